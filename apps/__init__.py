@@ -1,0 +1,1 @@
+"""Command-line applications composing detectors, pose and tracker."""

@@ -1,0 +1,1 @@
+"""Runnable evaluations, training recipes and speed/complexity benchmarks."""

@@ -1,0 +1,278 @@
+"""Loading pose-network checkpoints in every format users have.
+
+Accepted files (all loaded onto the CPU first, whatever device they were saved from):
+
+* official HRNet / SimpleBaseline repositories: a plain ``state_dict``; or one wrapped as
+  ``{"state_dict": ...}`` (training checkpoints); or with ``module.`` prefixes (DataParallel);
+* mmpose 0.x: ``{"meta": ..., "state_dict": {"backbone.*", "keypoint_head.*"}}``;
+* mmpose 1.x: ``{"meta": ..., "state_dict": {"backbone.*", "head.*"}}``;
+* any of these without ``num_batches_tracked`` buffers.
+
+A checkpoint that does not fit the model (other architecture, width, depth or joint count) is
+refused with :class:`CheckpointError` naming the offending keys and shapes; nothing is loaded
+partially. Sources may be local paths, URLs (downloaded once into ``<torch hub dir>/checkpoints``
+with a SHA-256 prefix check) or names from :mod:`pose.zoo`.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import urllib.error
+import urllib.parse
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Tuple, Union
+
+import torch
+from torch import nn
+
+from . import zoo
+from .zoo import hash_prefix_from_name
+
+StateDict = Dict[str, torch.Tensor]
+
+
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
+
+
+class CheckpointError(ValueError):
+    """The checkpoint cannot be read or does not fit the model."""
+
+
+class CheckpointDownloadError(RuntimeError):
+    """A checkpoint URL could not be fetched (offline, wrong URL, failed hash check)."""
+
+
+@dataclass
+class CheckpointInfo:
+    """What :func:`load_checkpoint` loaded.
+
+    Attributes:
+        path: local file the weights came from.
+        format: ``"official"``, ``"official-wrapped"``, ``"dataparallel"``, ``"mmpose-0.x"``
+            or ``"mmpose-1.x"``.
+        meta: the checkpoint's ``meta`` dict (mmpose), else empty.
+        zoo_entry: the :class:`pose.zoo.Checkpoint` when loaded by zoo name or known URL.
+    """
+
+    path: Path
+    format: str
+    meta: dict = field(default_factory=dict)
+    zoo_entry: Optional["zoo.Checkpoint"] = None
+
+
+def cache_dir() -> Path:
+    """Where downloaded checkpoints live: ``<torch.hub.get_dir()>/checkpoints``."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def download_checkpoint(url: str, sha256_prefix: Optional[str] = None,
+                        progress: bool = True) -> Path:
+    """Downloads ``url`` into :func:`cache_dir` (once) and returns the local path.
+
+    The file is written to a temporary name and moved into place only after its SHA-256 starts
+    with ``sha256_prefix`` (default: the prefix in the file name, if any).
+    """
+    filename = os.path.basename(urllib.parse.urlparse(url).path)
+    if not filename:
+        raise CheckpointDownloadError(f"cannot tell a file name from the URL {url!r}")
+    target = cache_dir() / filename
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sha256_prefix = sha256_prefix or hash_prefix_from_name(filename)
+    try:
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=sha256_prefix,
+                                       progress=progress)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CheckpointDownloadError(
+            f"could not download the checkpoint {url} ({reason}).\n"
+            f"Download it on a machine with internet access and put it at {target} (it is then "
+            "found without downloading), or pass the path of the downloaded file instead of "
+            "the URL.") from None
+    except RuntimeError as exc:
+        if "hash" not in str(exc):
+            raise
+        raise CheckpointDownloadError(
+            f"the file downloaded from {url} failed its SHA-256 check (expected a hash starting "
+            f"with {sha256_prefix}): the download was corrupted or the file has changed. "
+            "Nothing was kept; try again, or download it yourself and pass its path.") from None
+    return target
+
+
+def resolve_checkpoint(source: Union[str, os.PathLike], progress: bool = True
+                       ) -> Tuple[Path, Optional["zoo.Checkpoint"]]:
+    """Turns a zoo name, URL or path into a local file (downloading if needed).
+
+    Returns:
+        ``(path, zoo_entry)``; ``zoo_entry`` is None for sources unknown to the zoo.
+    """
+    text = os.fspath(source)
+    entry = zoo.get_checkpoint(text) if zoo.has_checkpoint(text) else zoo.find_by_url(text)
+    if entry is not None:
+        if entry.url is None:
+            raise CheckpointDownloadError(
+                f"{entry.name} ({entry.filename}) has no direct download link: the official "
+                f"repository hosts it at {entry.page}. Download {entry.filename} from there and "
+                "pass its local path.")
+        return download_checkpoint(entry.url, entry.sha256, progress), entry
+    if "://" in text:
+        return download_checkpoint(text, progress=progress), None
+    path = Path(text).expanduser()
+    if not path.is_file():
+        hint = ("" if path.suffix else
+                f" It is not a checkpoint name either; known names: "
+                f"{', '.join(zoo.list_checkpoints())}.")
+        raise FileNotFoundError(f"checkpoint file not found: {path}.{hint}")
+    return path, None
+
+
+def _torch_load(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # mmpose/mmengine checkpoints keep numpy arrays and config objects in ``meta``, which
+        # the safe loader rejects; those files need full unpickling.
+        warnings.warn(f"{path} holds Python objects besides tensors (e.g. mmpose metadata); "
+                      "loading it with full unpickling. Only load checkpoints you trust.",
+                      stacklevel=3)
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({exc}). If it was "
+                              "downloaded, it may be truncated: delete it and download it again."
+                              ) from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({exc}).") from None
+
+
+def normalize_state_dict(obj: object) -> Tuple[StateDict, str, dict]:
+    """Unwraps a loaded checkpoint and renames its keys to this project's (= official) names.
+
+    Returns:
+        ``(state_dict, format, meta)`` where format is one of the names in
+        :class:`CheckpointInfo`.
+    """
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"expected a dict of tensors, found {type(obj).__name__}")
+    meta = obj.get("meta", {}) if isinstance(obj.get("meta"), dict) else {}
+    wrapped = False
+    for key in _WRAPPER_KEYS:
+        if isinstance(obj.get(key), Mapping):
+            obj, wrapped = obj[key], True
+            break
+    state = OrderedDict((k, v) for k, v in obj.items() if isinstance(v, torch.Tensor))
+    if not state:
+        raise CheckpointError("the checkpoint holds no tensors (keys: "
+                              f"{', '.join(list(obj)[:8])})")
+    fmt = "official-wrapped" if wrapped else "official"
+    if all(k.startswith("module.") for k in state):
+        state = OrderedDict((k[len("module."):], v) for k, v in state.items())
+        fmt = "dataparallel"
+    if any(k.startswith("backbone.") for k in state):
+        renamed, fmt = OrderedDict(), "mmpose-0.x"
+        for key, value in state.items():
+            for prefix in ("backbone.", "keypoint_head.", "head."):
+                if key.startswith(prefix):
+                    if prefix == "head.":
+                        fmt = "mmpose-1.x"
+                    key = key[len(prefix):]
+                    break
+            renamed[key] = value
+        state = renamed
+    return state, fmt, meta
+
+
+def identify_state_dict(state: Mapping[str, torch.Tensor]
+                        ) -> Tuple[Optional[str], Optional[int], Optional[int]]:
+    """``(preset family, width or depth, num_joints)`` of the network a normalised state dict
+    belongs to; None for what cannot be told."""
+    final = state.get("final_layer.weight")
+    joints = int(final.shape[0]) if final is not None else None
+    branch = state.get("stage2.0.branches.0.0.conv1.weight")
+    if branch is not None:
+        return "hrnet", int(branch.shape[0]), joints
+    if "deconv_layers.0.weight" in state:
+        blocks = len({k.split(".")[1] for k in state if k.startswith("layer3.")})
+        bottleneck = any(k.startswith("layer1.0.conv3") for k in state)
+        by_blocks = {(True, 6): 50, (True, 23): 101, (True, 36): 152, (False, 2): 18,
+                     (False, 6): 34}
+        return "pose_resnet", by_blocks.get((bottleneck, blocks)), joints
+    return None, None, joints
+
+
+def describe_state_dict(state: Mapping[str, torch.Tensor]) -> str:
+    """A human description of the network a (normalised) state dict belongs to."""
+    family, arch, joints = identify_state_dict(state)
+    joints_text = f", {joints} joints" if joints is not None else ""
+    if family == "hrnet":
+        return f"HRNet-W{arch}{joints_text}"
+    if family == "pose_resnet":
+        return f"SimpleBaseline ResNet-{arch or '?'}{joints_text}"
+    return "an unknown network (neither HRNet nor SimpleBaseline keys)"
+
+
+def _suggestion(state: Mapping[str, torch.Tensor]) -> str:
+    family, arch, joints = identify_state_dict(state)
+    if family is None or arch is None:
+        return "Pick the checkpoint made for this model."
+    name = f"hrnet_w{arch}" if family == "hrnet" else f"pose_resnet_{arch}"
+    joints_arg = f", num_joints={joints}" if joints is not None else ""
+    return f"The model that fits it is build_model({name!r}{joints_arg})."
+
+
+def _check_fit(model: nn.Module, state: StateDict) -> StateDict:
+    """Returns the state dict to load, or raises naming every mismatch."""
+    expected = model.state_dict()
+    state = OrderedDict(state)
+    for key, value in expected.items():  # absent BN counters are harmless
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = value.clone()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [(k, tuple(state[k].shape), tuple(expected[k].shape))
+                   for k in expected if k in state and state[k].shape != expected[k].shape]
+    if not (missing or unexpected or wrong_shape):
+        return state
+
+    def listing(items, limit=6):
+        text = "; ".join(items[:limit])
+        return text + (f"; ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+    lines = [f"the checkpoint does not fit the model: it is {describe_state_dict(state)}, "
+             f"the model is {describe_state_dict(expected)}."]
+    if wrong_shape:
+        wrong_shape.sort(key=lambda item: not item[0].endswith("weight"))  # weights first
+        lines.append(f"{len(wrong_shape)} tensors differ in shape (checkpoint vs model): " +
+                     listing([f"{k} {c} vs {m}" for k, c, m in wrong_shape]))
+    if missing:
+        lines.append(f"{len(missing)} model keys are missing from the checkpoint: " +
+                     listing(missing))
+    if unexpected:
+        lines.append(f"{len(unexpected)} checkpoint keys are not in the model: " +
+                     listing(unexpected))
+    lines.append(_suggestion(state))
+    raise CheckpointError("\n".join(lines))
+
+
+def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
+                    progress: bool = True) -> CheckpointInfo:
+    """Loads weights into ``model`` in place, refusing anything that does not fit exactly.
+
+    Args:
+        model: a network from :func:`pose.build_model` (any device).
+        source: local path, http(s)/file URL, or a checkpoint name from :mod:`pose.zoo`.
+        progress: show a download progress bar.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        CheckpointDownloadError: a URL could not be downloaded or failed its hash check.
+        CheckpointError: unreadable file, or keys/shapes that do not match the model.
+    """
+    path, entry = resolve_checkpoint(source, progress)
+    state, fmt, meta = normalize_state_dict(_torch_load(path))
+    model.load_state_dict(_check_fit(model, state), strict=True)
+    return CheckpointInfo(path=path, format=fmt, meta=meta, zoo_entry=entry)

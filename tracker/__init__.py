@@ -1,0 +1,1 @@
+"""Identities across frames: flow propagation, OKS/IoU similarity, matching, track life cycle."""
