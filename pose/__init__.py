@@ -1,14 +1,18 @@
-"""Top-down pose estimation: HRNet and SimpleBaseline networks, presets and checkpoints.
+"""Top-down pose estimation: HRNet and SimpleBaseline networks, presets, checkpoints, inference.
 
 >>> import pose
 >>> model = pose.build_model("hrnet_w32")             # random weights, 256x192 input, 17 joints
 >>> model = pose.pretrained("hrnet_w32_coco_256x192")  # published weights (downloaded once)
+>>> keypoints = pose.TopDownEstimator(model)(rgb_image, boxes)   # [N, 17, 3] x, y, confidence
 """
 from .checkpoints import (CheckpointDownloadError, CheckpointError, CheckpointInfo,
                           load_checkpoint)
+from .estimator import TopDownEstimator
+from .keypoints import KeypointSet, get_keypoint_set
 from .registry import ModelPreset, build_model, get_preset, list_presets, pretrained
 from .zoo import Checkpoint, get_checkpoint, list_checkpoints
 
 __all__ = ["build_model", "pretrained", "get_preset", "list_presets", "ModelPreset",
            "load_checkpoint", "CheckpointInfo", "CheckpointError", "CheckpointDownloadError",
-           "Checkpoint", "get_checkpoint", "list_checkpoints"]
+           "Checkpoint", "get_checkpoint", "list_checkpoints", "TopDownEstimator",
+           "KeypointSet", "get_keypoint_set"]

@@ -1,0 +1,1 @@
+"""COCO keypoint evaluation (and, later, the COCO training recipes)."""

@@ -1,0 +1,1 @@
+"""Datasets: annotation readers and person-box sources for evaluation (and, later, training)."""

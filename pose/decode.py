@@ -1,0 +1,132 @@
+"""Heatmaps -> keypoints, as the official ``get_final_preds``, and the flip-test helpers.
+
+Heatmaps are ``[N, J, h, w]`` (float). Heatmap coordinates are pixel indices (x = column,
+y = row); image coordinates come back through the inverse of the crop's affine transform.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+
+from .transforms import affine_transform, apply_affine
+
+
+def flip_heatmaps(heatmaps: torch.Tensor, flip_pairs: Sequence[Tuple[int, int]],
+                  shift: bool = True) -> torch.Tensor:
+    """Official ``flip_back`` (+ ``SHIFT_HEATMAP``): maps heatmaps of a horizontally flipped input
+    back to the original frame: mirrors the width axis, swaps left/right joint channels and, with
+    ``shift``, moves everything one pixel right (column 0 keeps its value), compensating the
+    flip's half-pixel misalignment at stride 4."""
+    flipped = heatmaps.flip(3)
+    order = list(range(heatmaps.shape[1]))
+    for a, b in flip_pairs:
+        order[a], order[b] = b, a
+    flipped = flipped[:, order]
+    if shift:
+        flipped = torch.cat([flipped[..., :1], flipped[..., :-1]], dim=3)
+    return flipped
+
+
+def argmax_keypoints(heatmaps: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Official ``get_max_preds``: integer (x, y) of each heatmap's maximum (first one on ties)
+    ``[N, J, 2]`` and the maximum ``[N, J, 1]``; joints whose maximum is not positive get (0, 0)."""
+    n, j, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n, j, h * w)
+    index = flat.argmax(axis=2)
+    maxvals = np.take_along_axis(flat, index[..., None], axis=2).astype(np.float32)
+    coords = np.stack([index % w, index // w], axis=2).astype(np.float32)
+    coords *= (maxvals > 0.0)
+    return coords, maxvals
+
+
+def quarter_offset(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """The official sub-pixel step: each integer maximum moves 0.25 px toward its higher
+    neighbour on each axis. Only maxima with ``1 < x < w-1`` and ``1 < y < h-1`` move (the
+    official bounds: column/row 1 does not, although both its neighbours exist)."""
+    n, j, h, w = heatmaps.shape
+    px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
+    py = np.floor(coords[..., 1] + 0.5).astype(np.int64)
+    inside = (px > 1) & (px < w - 1) & (py > 1) & (py < h - 1)
+    ni, ji = np.nonzero(inside)
+    x, y = px[ni, ji], py[ni, ji]
+    hm = heatmaps[ni, ji]
+    rows = np.arange(len(ni))
+    diff = np.stack([hm[rows, y, x + 1] - hm[rows, y, x - 1],
+                     hm[rows, y + 1, x] - hm[rows, y - 1, x]], axis=1)
+    out = coords.copy()
+    out[ni, ji] += np.sign(diff) * 0.25
+    return out
+
+
+def dark_refine(heatmaps: np.ndarray, coords: np.ndarray, kernel: int = 11) -> np.ndarray:
+    """DARK sub-pixel refinement (Zhang et al., CVPR 2020), an option beyond the official
+    decoding: Gaussian-smooth each heatmap, take logs, and move the integer maximum by one Newton
+    step ``-H^-1 g`` on the log-heatmap (derivatives by central differences). Maxima on the
+    border (no neighbours) stay where they are."""
+    n, j, h, w = heatmaps.shape
+    smooth = np.empty_like(heatmaps, dtype=np.float64)
+    for i in range(n):
+        for k in range(j):
+            hm = heatmaps[i, k].astype(np.float64)
+            peak = hm.max()
+            # zero padding outside the heatmap, as DARK's reference implementation
+            blurred = cv2.GaussianBlur(hm, (kernel, kernel), 0, borderType=cv2.BORDER_CONSTANT)
+            blurred *= peak / max(blurred.max(), 1e-12)  # keep the original peak height
+            smooth[i, k] = blurred
+    logs = np.log(np.maximum(smooth, 1e-10))
+    x = coords[..., 0].astype(np.int64)
+    y = coords[..., 1].astype(np.int64)
+    ok = (x > 1) & (x < w - 2) & (y > 1) & (y < h - 2)
+    ni, ji = np.nonzero(ok)
+    xs, ys = x[ni, ji], y[ni, ji]
+    lg = logs[ni, ji]
+    r = np.arange(len(ni))
+
+    def at(dy, dx):
+        return lg[r, ys + dy, xs + dx]
+
+    dx = 0.5 * (at(0, 1) - at(0, -1))
+    dy = 0.5 * (at(1, 0) - at(-1, 0))
+    dxx = 0.25 * (at(0, 2) - 2 * at(0, 0) + at(0, -2))
+    dyy = 0.25 * (at(2, 0) - 2 * at(0, 0) + at(-2, 0))
+    dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+    det = dxx * dyy - dxy ** 2
+    valid = np.abs(det) > 1e-12
+    safe = np.where(valid, det, 1.0)
+    step_x = -(dyy * dx - dxy * dy) / safe
+    step_y = -(dxx * dy - dxy * dx) / safe
+    out = coords.astype(np.float64).copy()
+    out[ni, ji, 0] += np.where(valid, step_x, 0.0)
+    out[ni, ji, 1] += np.where(valid, step_y, 0.0)
+    return out.astype(np.float32)
+
+
+def heatmaps_to_keypoints(heatmaps: np.ndarray, center: np.ndarray, scale: np.ndarray,
+                          method: str = "official") -> np.ndarray:
+    """Decodes heatmaps to image keypoints.
+
+    Args:
+        heatmaps: ``[N, J, h, w]`` float.
+        center, scale: ``[N, 2]`` crops the heatmaps belong to (see :mod:`pose.transforms`).
+        method: ``"official"`` (argmax + quarter-pixel offset) or ``"dark"``.
+    Returns:
+        ``[N, J, 3]`` float: x, y in image pixels and the heatmap maximum as confidence.
+    """
+    heatmaps = np.ascontiguousarray(heatmaps, dtype=np.float32)
+    coords, maxvals = argmax_keypoints(heatmaps)
+    if method == "official":
+        coords = quarter_offset(heatmaps, coords)
+    elif method == "dark":
+        coords = dark_refine(heatmaps, coords)
+    else:
+        raise ValueError(f"unknown decoding {method!r}; use 'official' or 'dark'")
+    n, _, h, w = heatmaps.shape
+    out = np.empty((n, heatmaps.shape[1], 3), dtype=np.float64)
+    for i in range(n):
+        inverse = affine_transform(center[i], scale[i], (h, w), inverse=True)
+        out[i, :, :2] = apply_affine(coords[i].astype(np.float64), inverse)
+    out[..., 2] = maxvals[..., 0]
+    return out

@@ -1,0 +1,103 @@
+"""TopDownEstimator on a real image with the official-format reference checkpoint."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import pose
+from helpers import shared_path
+from pose.datasets.coco import read_rgb
+from pose.estimator import TopDownEstimator, normalize_crops
+
+
+@pytest.fixture(scope="module")
+def model():
+    m = pose.build_model("hrnet_w8")
+    pose.load_checkpoint(m, shared_path("reference/hrnet_small_w8_256x192_official.pth"))
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def frame():
+    """A COCO image with its annotated persons' boxes ``[N, 5]``."""
+    data = json.loads(shared_path("data/coco_sample/test_coco.json").read_text())
+    info = data["images"][3]
+    boxes = [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+              a["bbox"][1] + a["bbox"][3], 1.0]
+             for a in data["annotations"] if a["image_id"] == info["id"]]
+    image = read_rgb(shared_path("data/coco_sample/" + info["file_name"]))
+    return image, np.asarray(boxes)
+
+
+def test_keypoints_have_image_coordinates_inside_the_padded_boxes(model, frame):
+    image, boxes = frame
+    k = TopDownEstimator(model)(image, boxes)
+    assert k.shape == (len(boxes), 17, 3) and len(boxes) >= 3
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    margin = np.maximum(w, h)[:, None]
+    assert (k[..., 0] >= boxes[:, None, 0] - margin).all()
+    assert (k[..., 0] <= boxes[:, None, 2] + margin).all()
+
+
+def test_chunking_and_frame_batching_do_not_change_results(model, frame):
+    image, boxes = frame
+    whole = TopDownEstimator(model, batch_size=64)(image, boxes)
+    chunked = TopDownEstimator(model, batch_size=1)(image, boxes)
+    np.testing.assert_allclose(chunked, whole, atol=1e-3)
+    est = TopDownEstimator(model)
+    two = est.estimate_frames([image, image[:, ::-1].copy()], [boxes, boxes[:1]])
+    assert [len(x) for x in two] == [len(boxes), 1]
+    np.testing.assert_allclose(two[0], whole, atol=1e-3)
+
+
+def test_flip_test_is_the_official_average(model, frame):
+    """Flipped copies share the forward pass, and the result is the official
+    ``(out + shift(flip_back(model(flip(x))))) / 2``, computed here from separate passes."""
+    image, boxes = frame
+    est = TopDownEstimator(model)
+    x = est.prepare(image, boxes).inputs
+    with torch.no_grad():
+        plain = model(x)
+        mirrored = model(x.flip(3)).flip(3)[:, pose.keypoints.COCO.flip_indices]
+    shifted = torch.cat([mirrored[..., :1], mirrored[..., :-1]], dim=3)
+    expected = (plain + shifted) * 0.5
+    torch.testing.assert_close(est.heatmaps(x), expected, atol=1e-4, rtol=1e-4)
+    no_flip = TopDownEstimator(model, flip=False).heatmaps(x)
+    torch.testing.assert_close(no_flip, plain, atol=1e-4, rtol=1e-4)
+    assert (no_flip - expected).abs().max() > 0.1  # the flip test does change the output
+
+
+def test_no_boxes_gives_no_poses(model, frame):
+    image, _ = frame
+    assert TopDownEstimator(model)(image, np.zeros((0, 5))).shape == (0, 17, 3)
+    assert [x.shape for x in TopDownEstimator(model).estimate_frames([image], [np.zeros((0, 5))])] \
+        == [(0, 17, 3)]
+
+
+def test_bgr_checkpoints_get_reversed_channels_then_imagenet_normalisation():
+    crops = np.zeros((1, 2, 2, 3), np.uint8)
+    crops[..., 0] = 255  # pure red
+    rgb = normalize_crops(crops, "rgb")[0, :, 0, 0]
+    bgr = normalize_crops(crops, "bgr")[0, :, 0, 0]
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(rgb.numpy(), (np.array([1, 0, 0]) - mean) / std, rtol=1e-6)
+    np.testing.assert_allclose(bgr.numpy(), (np.array([0, 0, 1]) - mean) / std, rtol=1e-6)
+
+
+def test_colour_order_follows_the_loaded_checkpoint(tmp_path, torch_home):
+    assert pose.get_checkpoint("pose_resnet_50_coco_256x192").color == "rgb"  # mmpose file
+    model = pose.build_model("pose_resnet_18")
+    assert TopDownEstimator(model).color == "rgb"
+    model.checkpoint = pose.CheckpointInfo(tmp_path, "official",
+                                           zoo_entry=pose.get_checkpoint(
+                                               "pose_resnet_50_coco_256x192_official"))
+    assert TopDownEstimator(model).color == "bgr"
+    assert TopDownEstimator(model, color="rgb").color == "rgb"
+
+
+def test_joint_count_without_a_layout_needs_flip_pairs():
+    model = pose.build_model("hrnet_w8", num_joints=5)
+    with pytest.raises(ValueError, match="flip_pairs"):
+        TopDownEstimator(model)
+    assert TopDownEstimator(model, flip_pairs=[(1, 2)]).flip_pairs == ((1, 2),)
