@@ -12,6 +12,8 @@ keypoint results, and scored with pycocotools.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -124,8 +126,6 @@ def evaluate(images: Path, annotations: Path, model_name: str, checkpoint: Optio
     """The whole evaluation; returns pycocotools' ten stats and writes the results to
     ``output``."""
     from pycocotools.coco import COCO
-    import contextlib
-    import io
 
     if not images.is_dir():
         raise FileNotFoundError(f"image folder not found: {images}")

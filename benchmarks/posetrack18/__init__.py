@@ -1,0 +1,1 @@
+"""PoseTrack18: the built-in poseval-equivalent evaluator and format converters."""
