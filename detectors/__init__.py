@@ -1,1 +1,71 @@
-"""Per-frame person detectors behind one interface (boxes ``[N, 5]``: x1, y1, x2, y2, score)."""
+"""Per-frame person detectors behind one interface.
+
+>>> import detectors
+>>> det = detectors.build_detector("yolox", weights="yolox_nano_8xb8-300e_humanart.onnx")
+>>> boxes = det.detect([rgb_frame])[0]     # float32 [N, 5]: x1, y1, x2, y2, score (pixels)
+
+Names: ``yolox`` / ``rtmdet`` (ONNX files, extra ``onnx``), ``cascade_rcnn`` (mmdet's Cascade
+R-CNN X-101-64x4d-FPN on torchvision ops), the torchvision detectors (``fasterrcnn_resnet50_fpn``,
+``..._v2``, ``fasterrcnn_mobilenet_v3_large_fpn``, ``retinanet_resnet50_fpn(_v2)``,
+``fcos_resnet50_fpn``, ``ssdlite320_mobilenet_v3_large``, ``keypointrcnn_resnet50_fpn``) and
+``file`` (precomputed detections).
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+from .base import Detector, as_boxes
+
+ONNX_NAMES = ("yolox", "rtmdet")
+
+
+def list_detectors() -> List[str]:
+    from .torchvision_detectors import MODELS
+
+    return list(ONNX_NAMES) + ["cascade_rcnn"] + list(MODELS) + ["file"]
+
+
+def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu",
+                   score_threshold: Optional[float] = None, **kwargs) -> Detector:
+    """A person detector.
+
+    Args:
+        name: see :func:`list_detectors`.
+        weights: ONNX: the ``.onnx`` file (required); torchvision: ``None`` for the published
+            COCO weights (downloaded once), ``"random"``, or a state-dict file; cascade_rcnn: an
+            mmdet checkpoint path/URL (``None``: the published one); file: the detection JSON.
+        device: ``"cpu"`` or ``"cuda"``.
+        score_threshold: minimum person score (default 0.5; 0.0 for ``file``).
+        **kwargs: backend options (``tiles`` for ONNX, ``images`` for file, ``batch_size``...).
+    """
+    if score_threshold is None:
+        score_threshold = 0.0 if name == "file" else 0.5
+    if name in ONNX_NAMES:
+        if weights is None:
+            raise ValueError(f"the {name} detector needs its ONNX file: pass weights=PATH "
+                             "(--detector-weights), e.g. an rtmlib/mmdeploy export such as "
+                             "yolox_nano_8xb8-300e_humanart-40f6f0d0.onnx")
+        from .onnx_yolox import OnnxYoloxDetector
+
+        return OnnxYoloxDetector(weights, score_threshold=score_threshold, device=device,
+                                 **kwargs)
+    if name == "cascade_rcnn":
+        from .cascade_rcnn import CascadeRCNNDetector
+
+        return CascadeRCNNDetector(weights=weights, device=device,
+                                   score_threshold=score_threshold, **kwargs)
+    if name == "file":
+        if weights is None:
+            raise ValueError("the file detector needs the detection JSON: pass weights=PATH")
+        from .from_file import FileDetector
+
+        return FileDetector(weights, score_threshold=score_threshold, **kwargs)
+    from .torchvision_detectors import MODELS, TorchvisionDetector
+
+    if name in MODELS:
+        return TorchvisionDetector(name, "default" if weights is None else weights, device,
+                                   score_threshold, **kwargs)
+    raise KeyError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
+
+
+__all__ = ["Detector", "as_boxes", "build_detector", "list_detectors"]

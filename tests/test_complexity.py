@@ -1,6 +1,5 @@
 """GFLOPs counted as the official model summary counts, against the published table."""
 import pytest
-import torch
 
 import pose
 from benchmarks import model_complexity

@@ -1,6 +1,5 @@
 """Box -> center/scale -> affine crop, against hand-computed cases."""
 import numpy as np
-import pytest
 
 from pose.transforms import (affine_transform, apply_affine, box_to_center_scale,
                              crop_persons)
