@@ -185,6 +185,14 @@ def test_legacy_tie_order_is_numpy_1x_introsort():
     assert legacy_argsort(np.full(33, 1.0)).tolist()[:8] == [0, 30, 29, 28, 27, 26, 25, 24]
     x = np.random.default_rng(0).normal(size=1000)  # without ties: a plain sort
     assert legacy_argsort(x).tolist() == np.argsort(x).tolist()
+    # the heapsort fallback: numpy 1.23 argsort(kind="heapsort") (recorded)
+    from benchmarks.posetrack18.legacy_argsort import _heapsort
+
+    for values, expected in [([1.0] * 10, [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]),
+                             ([2., 1, 2, 1, 2, 1, 0, 2], [6, 5, 1, 3, 2, 4, 7, 0])]:
+        order = list(range(len(values)))
+        _heapsort(values, order, 0, len(values))
+        assert order == expected
 
 
 @pytest.mark.parametrize("problem,message", [

@@ -15,36 +15,27 @@ SMALL = 15  # ranges with more than 16 elements (hi - lo > 15) are partitioned
 
 
 def _heapsort(v, a, lo: int, n: int) -> None:
-    """numpy 1.x ``aheapsort`` on ``a[lo:lo + n]`` (1-based heap indexing)."""
-    def at(k):  # 1-based index into the slice
-        return lo + k - 1
+    """numpy 1.x ``aheapsort`` on ``a[lo:lo + n]`` (heap positions 1..n are ``a[lo + k - 1]``)."""
+
+    def sift_down(item, i: int, size: int) -> None:
+        j = i << 1
+        while j <= size:
+            if j < size and v[a[lo + j - 1]] < v[a[lo + j]]:
+                j += 1
+            if v[item] < v[a[lo + j - 1]]:
+                a[lo + i - 1] = a[lo + j - 1]
+                i, j = j, j + j
+            else:
+                break
+        a[lo + i - 1] = item
 
     for start in range(n >> 1, 0, -1):
-        tmp = a[at(start)]
-        i, j = start, start << 1
-        while j <= n:
-            if j < n and v[a[at(j)]] < v[a[at(j + 1)]]:
-                j += 1
-            if v[tmp] < v[a[at(j)]]:
-                a[at(i)] = a[at(j)]
-                i, j = j, j + j
-            else:
-                break
-        a[at(i)] = tmp
+        sift_down(a[lo + start - 1], start, n)
     while n > 1:
-        tmp = a[at(n)]
-        a[at(n)] = a[at(1)]
+        item = a[lo + n - 1]
+        a[lo + n - 1] = a[lo]
         n -= 1
-        i, j = 1, 2
-        while j <= n:
-            if j < n and v[a[at(j)]] < v[a[at(j + 1)]]:
-                j += 1
-            if v[tmp] < v[a[at(j)]]:
-                a[at(i)] = a[at(j)]
-                i, j = j, j + j
-            else:
-                break
-        a[at(i)] = tmp
+        sift_down(item, 1, n)
 
 
 def legacy_argsort(values: np.ndarray) -> np.ndarray:
