@@ -1,0 +1,191 @@
+"""Pose tracker: flow on real frames, similarities, matching, life cycle, smoothing, retrack."""
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.posetrack18 import synthetic
+from benchmarks.posetrack18.poseval import evaluate_folders
+from helpers import shared_path
+from tracker import PoseTracker, TrackerConfig
+from tracker.flow import OpticalFlow
+from tracker.matching import greedy_match, hungarian_match
+from tracker.retrack import main as retrack_main
+from tracker.retrack import retrack_file
+from tracker.similarity import box_iou, pose_box, pose_oks
+from tracker.smoothing import KeypointKalman, OneEuroFilter
+
+
+@pytest.fixture(scope="module")
+def video_frame():
+    import av
+
+    with av.open(str(shared_path("data/videos/mmpose_demo.mp4"))) as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback"])
+def test_flow_moves_keypoints_with_a_shifted_real_frame(video_frame, method):
+    import cv2
+
+    h, w = video_frame.shape[:2]
+    shift = np.array([6.0, -4.0])
+    moved = cv2.warpAffine(video_frame, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), (w, h),
+                           borderMode=cv2.BORDER_REFLECT)
+    flow = OpticalFlow(method, max_side=960)(video_frame, moved)
+    rng = np.random.default_rng(0)
+    points = rng.uniform([100, 100], [w - 100, h - 100], (5, 17, 2))
+    displacement = flow.move(points) - points
+    error = np.abs(np.median(displacement.reshape(-1, 2), axis=0) - shift)
+    assert error.max() < 0.5, (method, np.median(displacement.reshape(-1, 2), axis=0))
+    still = OpticalFlow(method, max_side=960)(video_frame, video_frame)
+    assert np.abs(still.move(points) - points).max() < 0.5
+
+
+def test_flow_at_reduced_resolution_reports_full_resolution_pixels(video_frame):
+    import cv2
+
+    h, w = video_frame.shape[:2]
+    moved = cv2.warpAffine(video_frame, np.float32([[1, 0, 10], [0, 1, 0]]), (w, h),
+                           borderMode=cv2.BORDER_REFLECT)
+    flow = OpticalFlow("dis", max_side=480)(video_frame, moved)
+    assert flow.scale == 0.5
+    d = flow.displacement(np.array([[[w / 2, h / 2], [w / 3, h / 3]]]))
+    assert abs(np.median(d[..., 0]) - 10) < 1.0
+
+
+def test_box_iou_and_pose_box_by_hand():
+    iou = box_iou(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30]]))
+    np.testing.assert_allclose(iou, [[1 / 3, 0.0]])
+    pose = np.zeros((1, 3, 3))
+    pose[0] = [[10, 20, 0.9], [30, 60, 0.9], [500, 500, 0.05]]  # last joint not confident
+    np.testing.assert_allclose(pose_box(pose, 0.2), [[10, 20, 30, 60]])
+    np.testing.assert_allclose(pose_box(pose, 0.2, enlarge=0.15), [[8.5, 17, 31.5, 63]])
+
+
+def test_pose_oks_by_hand():
+    sigmas = np.full(2, 0.1)
+    a = np.array([[[0, 0, 1], [10, 0, 1]]], float)
+    b = a.copy()
+    b[0, 1, 0] += 4  # second joint 4 px away
+    area = np.array([[0, 0, 10, 10]], float)  # area 100
+    e = 16 / (2 * 0.1) ** 2 / (100 + np.spacing(1)) / 2
+    got = pose_oks(a, area, b, area, sigmas, 0.2)[0, 0]
+    assert got == pytest.approx((1 + np.exp(-e)) / 2)
+
+
+def test_greedy_takes_the_best_pair_first_unlike_hungarian():
+    sim = np.array([[0.9, 0.8], [0.85, 0.1]])
+    assert greedy_match(sim, 0.3) == [(0, 0)]  # 0.9 first, then row 1's only option is 0.1
+    assert sorted(hungarian_match(sim, 0.3)) == [(0, 1), (1, 0)]  # 1.65 > 0.9 + 0.1
+    assert greedy_match(sim, 0.95) == [] and hungarian_match(sim, 0.95) == []
+
+
+def people(n, frame, speed=5.0, spacing=300.0):
+    """n people of 17 joints moving right."""
+    rng = np.random.default_rng(1)
+    shape = rng.uniform(0, 80, (n, 17, 2))
+    out = np.zeros((n, 17, 3))
+    out[..., :2] = shape + np.arange(n)[:, None, None] * np.array([spacing, 0]) + [speed * frame, 0]
+    out[..., 2] = 0.9
+    return out
+
+
+@pytest.mark.parametrize("similarity", ["oks", "iou", "both"])
+def test_a_track_survives_a_gap_of_max_lost_frames(similarity):
+    k = 4
+    tracker = PoseTracker(TrackerConfig(similarity=similarity, flow=None, max_lost=k))
+    tracker.update(people(2, 0))
+    first = tracker.update(people(2, 1))  # two sightings: velocity known
+    for f in range(2, k + 2):  # person 1 occluded for k frames
+        assert tracker.update(people(2, f)[:1])[0] == first[0]
+    back = tracker.update(people(2, k + 2))
+    np.testing.assert_array_equal(back, first)
+    tracker = PoseTracker(TrackerConfig(similarity=similarity, flow=None, max_lost=k - 1))
+    tracker.update(people(2, 0))
+    first = tracker.update(people(2, 1))
+    for f in range(2, k + 2):
+        tracker.update(people(2, f)[:1])
+    back = tracker.update(people(2, k + 2))
+    assert back[0] == first[0] and back[1] not in first  # ended: a new identity, never reused
+
+
+def test_weak_poses_do_not_start_tracks():
+    tracker = PoseTracker(TrackerConfig(flow=None, min_joints=5))
+    pose = people(1, 0)
+    pose[0, 4:, 2] = 0.05  # 4 confident joints
+    assert tracker.update(pose)[0] == -1 and not tracker.tracks
+
+
+def test_propagated_boxes_follow_velocity_and_flow(video_frame):
+    tracker = PoseTracker(TrackerConfig(flow=None))
+    tracker.update(people(1, 0))
+    tracker.update(people(1, 1))
+    boxes = tracker.propagated_boxes(None)
+    expected = pose_box(people(1, 2), 0.2, enlarge=0.15)
+    np.testing.assert_allclose(boxes[:, :4], expected, atol=1.5)
+    assert boxes[0, 4] == pytest.approx(0.9)
+    flow_tracker = PoseTracker(TrackerConfig(flow="dis"))
+    pose = people(1, 0) + [200, 200, 0]
+    flow_tracker.update(pose, frame=video_frame)
+    same = flow_tracker.propagated_boxes(video_frame)  # nothing moved
+    np.testing.assert_allclose(same[:, :4], pose_box(pose, 0.2, 0.15), atol=1.0)
+    assert flow_tracker.update(pose, frame=video_frame).tolist() == [0]
+
+
+def test_smoothing_reduces_jitter():
+    rng = np.random.default_rng(0)
+    noisy = [np.array([[100.0, 50.0]]) + rng.normal(0, 3, (1, 2)) for _ in range(100)]
+    for smoother in (OneEuroFilter(30.0, min_cutoff=0.5, beta=0.0),
+                     KeypointKalman(1, process_noise=0.1)):
+        out = np.array([smoother(x) for x in noisy])[20:]
+        assert out.std(axis=0).max() < 0.5 * np.array(noisy)[20:].std(axis=0).min()
+    tracker = PoseTracker(TrackerConfig(flow=None, smoothing="one_euro"))
+    ids = tracker.update(people(1, 0))
+    assert tracker.smoothed_poses(ids, people(1, 0)).shape == (1, 17, 3)
+
+
+def derived(tmp_path, name, noise, frames=12):
+    gt = synthetic.derive_sequence(json.loads(shared_path(
+        f"data/posetrack18_sample/annotations/val/{name}").read_text()), frames, seed=3, speed=6)
+    pred = synthetic.predictions_from_gt(gt, np.random.default_rng(0), **noise)
+    erased = json.loads(json.dumps(pred))
+    for k, ann in enumerate(erased["annotations"]):
+        ann["track_id"] = 5000 + k
+    for folder, data in (("gt", gt), ("true", pred), ("erased", erased)):
+        synthetic.write(data, tmp_path / folder / name)
+
+
+def test_retrack_restores_erased_identities(tmp_path):
+    for name in ("012834_mpii_test.json", "009473_mpii_test.json"):
+        derived(tmp_path / "clean", name, dict(scores="random"))
+        derived(tmp_path / "noisy", name, dict(jitter=0.1, drop_joint=0.1, false_person=0.2))
+    for case, tolerance in (("clean", None), ("noisy", 1.0)):
+        root = tmp_path / case
+        assert retrack_main(["--input", str(root / "erased"), "--output",
+                             str(root / "retracked")]) == 0
+        erased = evaluate_folders(root / "gt", root / "erased").tables()["MOTA"]["Total"]
+        mota = evaluate_folders(root / "gt", root / "retracked").tables()["MOTA"]["Total"]
+        true = evaluate_folders(root / "gt", root / "true").tables()["MOTA"]["Total"]
+        assert erased < 50  # erased identities: every frame switches
+        if tolerance is None:
+            assert mota >= 99.5
+        else:
+            assert mota >= true - tolerance
+
+
+def test_frames_without_poses_do_not_end_identities():
+    data = {"images": [{"id": i} for i in range(6)], "annotations": []}
+    for i in (0, 5):  # 4 unlabelled frames in between, max_lost 1
+        for k, p in enumerate(people(2, i)):
+            data["annotations"].append({"image_id": i, "track_id": 77 + k,
+                                        "keypoints": p.ravel().tolist()})
+    out = retrack_file(data, TrackerConfig(flow=None, max_lost=1, threshold=0.05,
+                                           lost_threshold=0.05))
+    ids = [(a["image_id"], a["track_id"]) for a in out["annotations"]]
+    assert ids == [(0, 0), (0, 1), (5, 0), (5, 1)]
+
+
+def test_retrack_cli_refuses_an_empty_folder(tmp_path, capsys):
+    assert retrack_main(["--input", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
+    assert "no *.json" in capsys.readouterr().err

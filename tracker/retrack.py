@@ -1,0 +1,85 @@
+"""Re-assign ``track_id`` in PoseTrack18-format prediction files by tracking their poses.
+
+    python -m tracker.retrack --input PRED_DIR --output OUT_DIR [--similarity oks|iou|both]
+        [--matching greedy|hungarian] [--threshold 0.2] [--max-lost 30]
+
+Each file's frames are processed in ``images`` order with the poses only (no video frames, so
+motion is predicted from velocity). Frames that carry no poses - as PoseTrack's unlabelled frames
+in prediction files - are skipped and do not age tracks. Poses too weak to start a track get
+one-off ids. Files are written atomically; everything else in them is kept.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from .tracker import PoseTracker, TrackerConfig
+
+
+def retrack_file(data: dict, config: TrackerConfig) -> dict:
+    """A PoseTrack18 prediction dict with its ``track_id`` s re-assigned."""
+    tracker = PoseTracker(config)
+    by_image = {}
+    for ann in data.get("annotations", []):
+        by_image.setdefault(ann["image_id"], []).append(ann)
+    for image in data.get("images", []):
+        people = by_image.get(image["id"], [])
+        if not people:
+            continue
+        kp = np.asarray([p["keypoints"] for p in people], dtype=np.float64).reshape(
+            len(people), -1, 3)
+        poses = kp.copy()
+        for i, p in enumerate(people):  # per-joint scores where given, else visibility
+            absent = (kp[i, :, 0] == 0) & (kp[i, :, 1] == 0)
+            if p.get("scores"):
+                poses[i, :, 2] = p["scores"]
+            poses[i, absent, 2] = 0.0
+        ids = tracker.update(poses)
+        for p, tid in zip(people, ids):
+            p["track_id"] = int(tid) if tid >= 0 else tracker.new_id()
+    return data
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, required=True, help="folder of prediction files")
+    parser.add_argument("--output", type=Path, required=True, help="folder to write")
+    parser.add_argument("--similarity", choices=["oks", "iou", "both"], default="both")
+    parser.add_argument("--matching", choices=["greedy", "hungarian"], default="greedy")
+    parser.add_argument("--threshold", type=float, default=TrackerConfig.threshold)
+    parser.add_argument("--max-lost", type=int, default=TrackerConfig.max_lost)
+    parser.add_argument("--keypoints", default="posetrack18", help="joint layout (OKS sigmas)")
+    args = parser.parse_args(argv)
+    files = sorted(args.input.glob("*.json")) if args.input.is_dir() else []
+    if not files:
+        print(f"error: no *.json prediction files in {args.input}", file=sys.stderr)
+        return 2
+    config = TrackerConfig(similarity=args.similarity, matching=args.matching,
+                           threshold=args.threshold, lost_threshold=args.threshold,
+                           max_lost=args.max_lost, flow=None, keypoints=args.keypoints)
+    args.output.mkdir(parents=True, exist_ok=True)
+    for path in tqdm(files, desc="files", disable=not sys.stderr.isatty()):
+        try:
+            data = json.loads(path.read_text())
+            out = retrack_file(data, config)
+        except (json.JSONDecodeError, KeyError, ValueError) as exc:
+            print(f"error: {path}: cannot re-track ({exc})", file=sys.stderr)
+            return 2
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=args.output)
+        with os.fdopen(fd, "w") as f:
+            json.dump(out, f)
+        os.replace(tmp, args.output / path.name)
+    print(f"{len(files)} files re-tracked into {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
