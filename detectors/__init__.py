@@ -33,7 +33,8 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
         name: see :func:`list_detectors`.
         weights: ONNX: the ``.onnx`` file (required); torchvision: ``None`` for the published
             COCO weights (downloaded once), ``"random"``, or a state-dict file; cascade_rcnn: an
-            mmdet checkpoint path/URL (``None``: the published one); file: the detection JSON.
+            mmdet checkpoint path/URL/zoo name (``None``: the published X-101-64x4d 20e file,
+            ``"random"``: untrained); file: the detection JSON.
         device: ``"cpu"`` or ``"cuda"``.
         score_threshold: minimum person score (default 0.5; 0.0 for ``file``).
         **kwargs: backend options (``tiles`` for ONNX, ``images`` for file, ``batch_size``...).
@@ -50,9 +51,16 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
         return OnnxYoloxDetector(weights, score_threshold=score_threshold, device=device,
                                  **kwargs)
     if name == "cascade_rcnn":
-        from .cascade_rcnn import CascadeRCNNDetector
+        import warnings
 
-        return CascadeRCNNDetector(weights=weights, device=device,
+        from .cascade_rcnn import DEFAULT_WEIGHTS, CascadeRCNNDetector
+
+        if weights == "random":  # explicit: untrained, for tests and speed measurements
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return CascadeRCNNDetector(weights=None, device=device,
+                                           score_threshold=score_threshold, **kwargs)
+        return CascadeRCNNDetector(weights=weights or DEFAULT_WEIGHTS, device=device,
                                    score_threshold=score_threshold, **kwargs)
     if name == "file":
         if weights is None:

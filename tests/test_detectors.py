@@ -175,3 +175,18 @@ def test_bad_frames_and_names_are_refused():
         det.detect(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(KeyError, match="known"):
         detectors.build_detector("yolov99")
+
+
+def test_cascade_rcnn_through_the_registry(torch_home, monkeypatch):
+    import urllib.error
+
+    det = detectors.build_detector("cascade_rcnn", weights="random", config="tiny")
+    out = det.detect([np.zeros((96, 128, 3), np.uint8)])
+    assert out[0].shape[1] == 5 and out[0].dtype == np.float32
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    with pytest.raises(Exception, match="cascade_rcnn_x101_64x4d_fpn_20e_coco"):
+        detectors.build_detector("cascade_rcnn", config="tiny")  # default: the published file
