@@ -189,3 +189,26 @@ def test_frames_without_poses_do_not_end_identities():
 def test_retrack_cli_refuses_an_empty_folder(tmp_path, capsys):
     assert retrack_main(["--input", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
     assert "no *.json" in capsys.readouterr().err
+
+
+def test_propagated_boxes_recover_a_missed_detection():
+    from tracker.similarity import unite_boxes
+
+    detected = np.array([[0, 0, 10, 20, 0.9]], np.float32)
+    propagated = np.array([[1, 0, 11, 20, 0.8], [50, 50, 60, 70, 0.7]], np.float32)
+    united = unite_boxes(detected, propagated)
+    np.testing.assert_array_equal(united, [detected[0], propagated[1]])  # duplicate suppressed
+    assert unite_boxes(np.zeros((0, 5)), np.zeros((0, 5))).shape == (0, 5)
+
+
+def test_raft_offline_says_which_file(torch_home, monkeypatch, video_frame):
+    import urllib.error
+
+    import torch
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    with pytest.raises(Exception, match="raft_small"):
+        OpticalFlow("raft", max_side=128)(video_frame, video_frame)

@@ -56,6 +56,23 @@ def pose_oks(track_poses: np.ndarray, track_boxes: np.ndarray, poses: np.ndarray
                       score_threshold)
 
 
+def unite_boxes(detected: np.ndarray, propagated: np.ndarray,
+                iou_threshold: float = 0.5) -> np.ndarray:
+    """The detector's boxes ``[N, 5]`` united with the tracks' propagated boxes ``[M, 5]`` by NMS
+    (the paper's recovery of missed detections): a propagated box survives where no better-scoring
+    box overlaps it by more than ``iou_threshold``. Returns ``[K, 5]`` float32, best first."""
+    import torch
+    from torchvision.ops import nms
+
+    boxes = np.concatenate([np.asarray(detected, np.float32).reshape(-1, 5),
+                            np.asarray(propagated, np.float32).reshape(-1, 5)])
+    if not len(boxes):
+        return boxes
+    keep = nms(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]),
+               iou_threshold).numpy()
+    return boxes[keep]
+
+
 def combined(iou: Optional[np.ndarray], oks: Optional[np.ndarray],
              oks_weight: float = 0.5) -> np.ndarray:
     """``oks_weight * OKS + (1 - oks_weight) * IoU`` (either alone when the other is None)."""
