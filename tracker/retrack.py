@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 from tqdm import tqdm
+
+from pose.atomic_write import write_json_atomic
 
 from .tracker import PoseTracker, TrackerConfig
 
@@ -73,10 +73,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         except (json.JSONDecodeError, KeyError, ValueError) as exc:
             print(f"error: {path}: cannot re-track ({exc})", file=sys.stderr)
             return 2
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=args.output)
-        with os.fdopen(fd, "w") as f:
-            json.dump(out, f)
-        os.replace(tmp, args.output / path.name)
+        write_json_atomic(out, args.output / path.name)
     print(f"{len(files)} files re-tracked into {args.output}")
     return 0
 

@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
-import os
 import sys
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -28,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 import pose
+from pose.atomic_write import write_json_atomic
 from pose.datasets.coco import detection_boxes, ground_truth_boxes, read_rgb
 from pose.estimator import PreparedCrops, TopDownEstimator, prepare_crops
 from pose.keypoints import get_keypoint_set
@@ -102,20 +100,6 @@ def predict(estimator: TopDownEstimator, dataset: PersonCrops, sigmas: np.ndarra
                                     "score": float(scores[i])})
             bar.update(len(items))
     return results
-
-
-def write_json_atomic(data, path: Path) -> None:
-    """Writes JSON to a temporary file beside ``path`` and moves it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def evaluate(images: Path, annotations: Path, model_name: str, checkpoint: Optional[str],

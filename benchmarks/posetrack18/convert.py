@@ -17,25 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
+from pose.atomic_write import write_json_atomic
 from pose.keypoints import POSETRACK18
 
 from .files import PoseTrackFormatError
-
-
-def _atomic_json(data: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
 
 
 def prediction_file(gt: dict, poses: Dict[int, List[dict]]) -> dict:
@@ -83,7 +74,7 @@ def from_coco_results(results: Iterable[dict], gt_dir: Path, out_dir: Path) -> i
             poses[image["id"]] = [{"track_id": r.get("track_id", k), "keypoints": r["keypoints"]}
                                   for k, r in enumerate(found)]
             used += len(found)
-        _atomic_json(prediction_file(gt, poses), Path(out_dir) / gt_path.name)
+        write_json_atomic(prediction_file(gt, poses), Path(out_dir) / gt_path.name)
     return used
 
 
@@ -133,7 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             converted = from_hrtrack(_load_json(args.tracks, "tracking output"),
                                      _load_json(args.gt, "GT file"))
-            _atomic_json(converted, args.output)
+            write_json_atomic(converted, args.output)
             print(f"{len(converted['annotations'])} poses written to {args.output}")
     except (PoseTrackFormatError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,12 +9,13 @@ with the same name. Folder paths need no trailing '/'. See :mod:`.poseval` for w
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional
+
+from pose.atomic_write import write_json_atomic
 
 from .files import PoseTrackFormatError
 from .poseval import COLUMNS, evaluate_folders
@@ -74,10 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             out["per_sequence"] = {n: {k: (_clean(v) if isinstance(v, float) else v)
                                        for k, v in row.items()}
                                    for n, row in result.per_sequence.items()}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.write_text(json.dumps(out, indent=2))
-        tmp.replace(args.json)
+        write_json_atomic(out, args.json, indent=2)
     return 0
 
 
