@@ -23,7 +23,8 @@ import torch
 import detectors
 from pose.datasets.coco import read_rgb
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from .shared_data import SHARED_DATA as SHARED
+
 ONNX_FILES = {"yolox (humanart, end-to-end)": "yolox_nano_8xb8-300e_humanart-40f6f0d0.onnx",
               "yolox (coco80, raw head)": "yolox_nano_coco80.onnx"}
 DEFAULT_BACKENDS = ["yolox", "ssdlite320_mobilenet_v3_large",

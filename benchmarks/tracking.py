@@ -23,11 +23,10 @@ import numpy as np
 
 from benchmarks.posetrack18 import synthetic
 from benchmarks.posetrack18.poseval import evaluate_folders
+from benchmarks.shared_data import POSETRACK18_GT_SAMPLE as SAMPLE
 from tracker import PoseTracker, TrackerConfig
 from tracker.retrack import retrack_file
 
-SAMPLE = (Path(__file__).resolve().parents[1].parent / "shared" / "data" /
-          "posetrack18_sample" / "annotations" / "val")
 NOISE = {
     "clean": dict(scores="random"),
     "jitter": dict(jitter=0.15, drop_joint=0.1),

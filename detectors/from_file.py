@@ -33,23 +33,10 @@ class FileDetector(Detector):
     def __init__(self, path: Union[str, Path], score_threshold: float = 0.0,
                  images: Optional[Union[str, Path]] = None) -> None:
         super().__init__(score_threshold)
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"detection file not found: {path}")
-        try:
-            entries = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: malformed JSON ({exc})") from None
-        if not isinstance(entries, list):
-            raise ValueError(f"{path}: expected a list of detections ({{image_id, bbox, score}})")
-        rows: Dict[int, list] = {}
-        for e in entries:
-            if e.get("category_id", 1) != 1:
-                continue
-            x, y, w, h = e["bbox"]
-            rows.setdefault(e["image_id"], []).append([x, y, x + w, y + h, e["score"]])
-        self._boxes = {k: as_boxes(np.asarray(v)[:, :4], np.asarray(v)[:, 4], score_threshold)
-                       for k, v in rows.items()}
+        from pose.datasets.coco import detection_boxes
+
+        self._boxes = {k: as_boxes(v[:, :4], v[:, 4])
+                       for k, v in detection_boxes(path, score_threshold).items()}
         self._by_name: Dict[str, int] = {}
         if images is not None:
             for image in json.loads(Path(images).read_text())["images"]:

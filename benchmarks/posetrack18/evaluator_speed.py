@@ -19,11 +19,10 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..shared_data import POSETRACK18_GT_SAMPLE as DEFAULT_SAMPLE
 from . import synthetic
 from .poseval import evaluate_folders
 
-DEFAULT_SAMPLE = (Path(__file__).resolve().parents[2].parent / "shared" / "data" /
-                  "posetrack18_sample" / "annotations" / "val")
 
 
 def make_set(root: Path, sample: Path, videos: int, frames: int, labelled: int,
