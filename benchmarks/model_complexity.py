@@ -74,9 +74,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     names = args.presets or list_presets()
-    torch.set_grad_enabled(False)
     try:
-        rows = measure(names)
+        with torch.no_grad():
+            rows = measure(names)
     except KeyError as exc:
         parser.error(str(exc.args[0]))
     print_table(rows)

@@ -31,9 +31,10 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
 
     Args:
         name: see :func:`list_detectors`.
-        weights: ONNX: the ``.onnx`` file (required); torchvision: ``None`` for the published
-            COCO weights (downloaded once), ``"random"``, or a state-dict file; cascade_rcnn: an
-            mmdet checkpoint path/URL/zoo name (``None``: the published X-101-64x4d 20e file,
+        weights: ONNX: the ``.onnx`` file or a published name (:mod:`detectors.published`;
+            ``yolox`` defaults to the published YOLOX-nano HumanArt file); torchvision: ``None``
+            for the published COCO weights (downloaded once), ``"random"``, or a state-dict
+            file; cascade_rcnn: an mmdet checkpoint path/URL/zoo name (``None``: the published X-101-64x4d 20e file,
             ``"random"``: untrained); file: the detection JSON.
         device: ``"cpu"`` or ``"cuda"``.
         score_threshold: minimum person score (default 0.5; 0.0 for ``file``).
@@ -42,10 +43,15 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
     if score_threshold is None:
         score_threshold = 0.0 if name == "file" else 0.5
     if name in ONNX_NAMES:
+        from .published import DEFAULT_CPU, PUBLISHED, fetch_published_onnx
+
+        if weights is None and name == "yolox":
+            weights = DEFAULT_CPU
         if weights is None:
             raise ValueError(f"the {name} detector needs its ONNX file: pass weights=PATH "
-                             "(--detector-weights), e.g. an rtmlib/mmdeploy export such as "
-                             "yolox_nano_8xb8-300e_humanart-40f6f0d0.onnx")
+                             "(--detector-weights), e.g. an rtmlib/mmdeploy export")
+        if weights in PUBLISHED:
+            weights = str(fetch_published_onnx(weights))
         from .onnx_yolox import OnnxYoloxDetector
 
         return OnnxYoloxDetector(weights, score_threshold=score_threshold, device=device,

@@ -8,6 +8,7 @@
 from .checkpoints import (CheckpointDownloadError, CheckpointError, CheckpointInfo,
                           load_checkpoint)
 from .estimator import TopDownEstimator
+from .inference import optimize_for_inference
 from .keypoints import KeypointSet, get_keypoint_set
 from .registry import ModelPreset, build_model, get_preset, list_presets, pretrained
 from .zoo import Checkpoint, get_checkpoint, list_checkpoints
@@ -15,4 +16,5 @@ from .zoo import Checkpoint, get_checkpoint, list_checkpoints
 __all__ = ["build_model", "pretrained", "get_preset", "list_presets", "ModelPreset",
            "load_checkpoint", "CheckpointInfo", "CheckpointError", "CheckpointDownloadError",
            "Checkpoint", "get_checkpoint", "list_checkpoints", "TopDownEstimator",
+           "optimize_for_inference",
            "KeypointSet", "get_keypoint_set"]

@@ -130,7 +130,7 @@ def resolve_checkpoint(source: Union[str, os.PathLike], progress: bool = True
     return path, None
 
 
-def _torch_load(path: Path) -> object:
+def torch_load(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -273,6 +273,6 @@ def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
         CheckpointError: unreadable file, or keys/shapes that do not match the model.
     """
     path, entry = resolve_checkpoint(source, progress)
-    state, fmt, meta = normalize_state_dict(_torch_load(path))
+    state, fmt, meta = normalize_state_dict(torch_load(path))
     model.load_state_dict(_check_fit(model, state), strict=True)
     return CheckpointInfo(path=path, format=fmt, meta=meta, zoo_entry=entry)

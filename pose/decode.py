@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from .transforms import affine_transform, apply_affine
+from .transforms import affine_matrices
 
 
 def flip_heatmaps(heatmaps: torch.Tensor, flip_pairs: Sequence[Tuple[int, int]],
@@ -61,32 +61,42 @@ def quarter_offset(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
     return out
 
 
+def gaussian_smooth(heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
+    """DARK's smoothing of every heatmap ``[N, J, h, w]`` at once: a ``kernel`` x ``kernel``
+    Gaussian blur (OpenCV's sigma for that size) with zero padding outside the heatmap, as DARK's
+    reference implementation, rescaled so that each heatmap keeps its original maximum. Returns
+    float64 ``[N, J, h, w]``."""
+    n, j, h, w = heatmaps.shape
+    maps = heatmaps.reshape(n * j, h, w).astype(np.float64)
+    if not len(maps):
+        return maps.reshape(n, j, h, w)
+    smooth = np.empty_like(maps)
+    chunk = 128  # channels of one image that OpenCV (5.x) blurs at once
+    for start in range(0, n * j, chunk):
+        block = np.ascontiguousarray(maps[start:start + chunk].transpose(1, 2, 0))
+        blurred = cv2.GaussianBlur(block, (kernel, kernel), 0, borderType=cv2.BORDER_CONSTANT)
+        smooth[start:start + chunk] = blurred.reshape(h, w, -1).transpose(2, 0, 1)
+    peak = maps.reshape(n * j, -1).max(axis=1)
+    height = np.maximum(smooth.reshape(n * j, -1).max(axis=1), 1e-12)
+    smooth *= (peak / height)[:, None, None]
+    return smooth.reshape(n, j, h, w)
+
+
 def dark_refine(heatmaps: np.ndarray, coords: np.ndarray, kernel: int = 11) -> np.ndarray:
     """DARK sub-pixel refinement (Zhang et al., CVPR 2020), an option beyond the official
-    decoding: Gaussian-smooth each heatmap, take logs, and move the integer maximum by one Newton
-    step ``-H^-1 g`` on the log-heatmap (derivatives by central differences). Maxima on the
-    border (no neighbours) stay where they are."""
+    decoding: Gaussian-smooth each heatmap (:func:`gaussian_smooth`), take logs, and move the
+    integer maximum by one Newton step ``-H^-1 g`` on the log-heatmap (derivatives by central
+    differences). Maxima on the border (no neighbours) stay where they are."""
     n, j, h, w = heatmaps.shape
-    smooth = np.empty_like(heatmaps, dtype=np.float64)
-    for i in range(n):
-        for k in range(j):
-            hm = heatmaps[i, k].astype(np.float64)
-            peak = hm.max()
-            # zero padding outside the heatmap, as DARK's reference implementation
-            blurred = cv2.GaussianBlur(hm, (kernel, kernel), 0, borderType=cv2.BORDER_CONSTANT)
-            blurred *= peak / max(blurred.max(), 1e-12)  # keep the original peak height
-            smooth[i, k] = blurred
-    logs = np.log(np.maximum(smooth, 1e-10))
+    smooth = gaussian_smooth(heatmaps, kernel)
     x = coords[..., 0].astype(np.int64)
     y = coords[..., 1].astype(np.int64)
     ok = (x > 1) & (x < w - 2) & (y > 1) & (y < h - 2)
     ni, ji = np.nonzero(ok)
     xs, ys = x[ni, ji], y[ni, ji]
-    lg = logs[ni, ji]
-    r = np.arange(len(ni))
 
-    def at(dy, dx):
-        return lg[r, ys + dy, xs + dx]
+    def at(dy, dx):  # the log-heatmap, taken only where the derivatives need it
+        return np.log(np.maximum(smooth[ni, ji, ys + dy, xs + dx], 1e-10))
 
     dx = 0.5 * (at(0, 1) - at(0, -1))
     dy = 0.5 * (at(1, 0) - at(-1, 0))
@@ -125,8 +135,8 @@ def heatmaps_to_keypoints(heatmaps: np.ndarray, center: np.ndarray, scale: np.nd
         raise ValueError(f"unknown decoding {method!r}; use 'official' or 'dark'")
     n, _, h, w = heatmaps.shape
     out = np.empty((n, heatmaps.shape[1], 3), dtype=np.float64)
-    for i in range(n):
-        inverse = affine_transform(center[i], scale[i], (h, w), inverse=True)
-        out[i, :, :2] = apply_affine(coords[i].astype(np.float64), inverse)
+    inverse = affine_matrices(center, scale, (h, w), inverse=True)  # [N, 2, 3]
+    out[..., :2] = coords.astype(np.float64) @ inverse[:, :, :2].transpose(0, 2, 1)
+    out[..., :2] += inverse[:, None, :, 2]
     out[..., 2] = maxvals[..., 0]
     return out

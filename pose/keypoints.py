@@ -139,3 +139,35 @@ def get_keypoint_set(name: str) -> KeypointSet:
     except KeyError:
         raise KeyError(f"unknown keypoint set {name!r}; known: {', '.join(KEYPOINT_SETS)}"
                        ) from None
+
+
+def coco_to_posetrack18(poses: np.ndarray) -> np.ndarray:
+    """COCO-17 poses ``[..., 17, 3]`` (x, y, score) in PoseTrack18's 17 slots.
+
+    PoseTrack18 shares COCO's nose, ears and 12 limb joints slot for slot; its slots 1 and 2
+    hold head_bottom and head_top where COCO has the eyes. mmpose's PoseTrack18 checkpoints are
+    COCO networks fine-tuned with those two channels re-purposed, so they already output this
+    layout. A COCO network has no head_bottom/head_top channels; they are filled here as
+    head_bottom = the midpoint of the shoulders (PoseTrack's head_bottom is the neck, poseval
+    calls it so), scored by the weaker shoulder, and head_top = the nose moved away from that
+    neck point by half the nose-neck distance, scored by the nose. Both are approximations: AP
+    of a COCO network on those two PoseTrack joints says little.
+    """
+    poses = np.asarray(poses, dtype=np.float64)
+    out = poses.copy()
+    neck = 0.5 * (poses[..., 5, :2] + poses[..., 6, :2])
+    out[..., 1, :2] = neck
+    out[..., 1, 2] = np.minimum(poses[..., 5, 2], poses[..., 6, 2])
+    out[..., 2, :2] = poses[..., 0, :2] + 0.5 * (poses[..., 0, :2] - neck)
+    out[..., 2, 2] = poses[..., 0, 2]
+    return out
+
+
+def convert_poses(poses: np.ndarray, source: str, target: str) -> np.ndarray:
+    """Poses ``[..., J, 3]`` from layout ``source`` to ``target`` (same layout: unchanged;
+    ``coco`` -> ``posetrack18``: :func:`coco_to_posetrack18`)."""
+    if source == target:
+        return np.asarray(poses)
+    if (source, target) == ("coco", "posetrack18"):
+        return coco_to_posetrack18(poses)
+    raise ValueError(f"no conversion from the {source!r} joint layout to {target!r}")

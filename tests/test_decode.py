@@ -1,11 +1,13 @@
 """Heatmap decoding and flip handling, against hand-computed cases."""
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from pose.decode import (argmax_keypoints, dark_refine, flip_heatmaps, heatmaps_to_keypoints,
-                         quarter_offset)
+from pose.decode import (argmax_keypoints, dark_refine, flip_heatmaps, gaussian_smooth,
+                         heatmaps_to_keypoints, quarter_offset)
 from pose.keypoints import COCO
+from pose.transforms import affine_transform, apply_affine
 
 
 def gaussian(h, w, x, y, sigma=2.0):
@@ -88,3 +90,28 @@ def test_dark_recovers_a_subpixel_peak_better_than_the_quarter_offset():
 def test_unknown_decoding_is_refused():
     with pytest.raises(ValueError, match="dark"):
         heatmaps_to_keypoints(np.zeros((1, 1, 4, 4)), np.zeros((1, 2)), np.ones((1, 2)), "udp")
+
+
+def test_decoding_all_persons_at_once_equals_the_per_person_inverse_transform():
+    rng = np.random.default_rng(0)
+    hm = rng.random((6, 17, 64, 48)).astype(np.float32)
+    center = rng.uniform(0, 600, (6, 2)).astype(np.float32)
+    scale = rng.uniform(0.2, 3, (6, 2)).astype(np.float32)
+    out = heatmaps_to_keypoints(hm, center, scale)
+    coords = quarter_offset(hm, argmax_keypoints(hm)[0])
+    for i in range(6):
+        inverse = affine_transform(center[i], scale[i], (64, 48), inverse=True)
+        np.testing.assert_allclose(out[i, :, :2], apply_affine(coords[i].astype(np.float64),
+                                                               inverse), rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(out[..., 2], hm.reshape(6, 17, -1).max(axis=2))
+    assert heatmaps_to_keypoints(hm[:0], center[:0], scale[:0], "dark").shape == (0, 17, 3)
+
+
+def test_dark_smoothing_of_all_maps_equals_blurring_each_alone():
+    rng = np.random.default_rng(1)
+    hm = (rng.random((3, 200, 16, 12)) ** 4).astype(np.float32)  # 600 maps: several blur chunks
+    smooth = gaussian_smooth(hm)
+    for i, k in ((0, 0), (1, 57), (2, 199)):
+        one = cv2.GaussianBlur(hm[i, k].astype(np.float64), (11, 11), 0,
+                               borderType=cv2.BORDER_CONSTANT)
+        np.testing.assert_allclose(smooth[i, k], one * hm[i, k].max() / one.max(), rtol=1e-12)

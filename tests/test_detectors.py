@@ -80,7 +80,7 @@ def test_tiling_grid():
 
 def test_missing_onnx_weights_are_explained(tmp_path):
     with pytest.raises(ValueError, match="needs its ONNX file"):
-        detectors.build_detector("yolox")
+        detectors.build_detector("rtmdet")
     with pytest.raises(FileNotFoundError, match="not found"):
         detectors.build_detector("yolox", weights=str(tmp_path / "nope.onnx"))
 
@@ -190,3 +190,54 @@ def test_cascade_rcnn_through_the_registry(torch_home, monkeypatch):
     monkeypatch.setattr(torch.hub, "urlopen", offline)
     with pytest.raises(Exception, match="cascade_rcnn_x101_64x4d_fpn_20e_coco"):
         detectors.build_detector("cascade_rcnn", config="tiny")  # default: the published file
+
+
+def _serve_published(monkeypatch, tmp_path, onnx_bytes):
+    """Points the published YOLOX entry at a local zip holding ``onnx_bytes`` as
+    ``<folder>/end2end.onnx`` (the layout of OpenMMLab's archives)."""
+    import dataclasses
+    import zipfile
+
+    from detectors import published
+
+    archive = tmp_path / "served.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("yolox_nano/end2end.onnx", onnx_bytes)
+        zf.writestr("yolox_nano/pipeline.json", "{}")
+    name = published.DEFAULT_CPU
+    entry = dataclasses.replace(published.PUBLISHED[name], url=archive.as_uri())
+    monkeypatch.setitem(published.PUBLISHED, name, entry)
+    return name
+
+
+def test_published_yolox_is_downloaded_extracted_and_checked(torch_home, monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from detectors import published
+
+    real = shared_path("data/detectors/yolox_nano_8xb8-300e_humanart-40f6f0d0.onnx")
+    name = _serve_published(monkeypatch, tmp_path, real.read_bytes())
+    det = detectors.build_detector("yolox")  # no weights: the published default
+    cached = published.cached_path(name)
+    assert cached.read_bytes() == real.read_bytes()
+    assert len(det.detect([np.zeros((64, 64, 3), np.uint8)])) == 1
+    # a corrupted archive content is refused and nothing is kept
+    cached.unlink()
+    _serve_published(monkeypatch, tmp_path, b"not an onnx file")
+    with pytest.raises(published.DetectorDownloadError, match="SHA-256"):
+        detectors.build_detector("yolox")
+    assert not cached.exists()
+
+
+def test_published_yolox_offline_says_what_to_fetch(torch_home, monkeypatch):
+    import urllib.error
+
+    from detectors import published
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    with pytest.raises(published.DetectorDownloadError,
+                       match=r"(?s)yolox_nano_8xb8-300e_humanart-40f6f0d0.zip.*end2end.onnx.*"
+                             r"--detector-weights"):
+        detectors.build_detector("yolox")

@@ -8,7 +8,8 @@ import torch
 import pose
 from helpers import shared_path
 from pose.datasets.coco import read_rgb
-from pose.estimator import TopDownEstimator, normalize_crops
+from pose.estimator import TopDownEstimator, normalize_crops, prepare_crops
+from pose.inference import InferenceModel
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,9 @@ def test_chunking_and_frame_batching_do_not_change_results(model, frame):
     chunked = TopDownEstimator(model, batch_size=1)(image, boxes)
     np.testing.assert_allclose(chunked, whole, atol=1e-3)
     est = TopDownEstimator(model)
+    prepared = est.prepare(image, boxes)  # the stages one by one, as the apps time them
+    np.testing.assert_array_equal(est.decode_heatmaps(est.heatmaps(prepared.inputs), prepared),
+                                  est.keypoints(prepared))
     two = est.estimate_frames([image, image[:, ::-1].copy()], [boxes, boxes[:1]])
     assert [len(x) for x in two] == [len(boxes), 1]
     np.testing.assert_allclose(two[0], whole, atol=1e-3)
@@ -101,3 +105,51 @@ def test_joint_count_without_a_layout_needs_flip_pairs():
     with pytest.raises(ValueError, match="flip_pairs"):
         TopDownEstimator(model)
     assert TopDownEstimator(model, flip_pairs=[(1, 2)]).flip_pairs == ((1, 2),)
+
+
+def test_estimator_default_optimised_path_matches_the_plain_module(model, frame):
+    image, boxes = frame[0], frame[1][:3]
+    fast = TopDownEstimator(model)
+    plain = TopDownEstimator(model, optimize=False)
+    assert isinstance(fast.network, InferenceModel) and plain.network is model
+    assert fast.model is model
+    np.testing.assert_allclose(fast(image, boxes), plain(image, boxes), atol=1e-3)
+    reused = TopDownEstimator(fast.network)  # an already optimised network runs as given
+    assert reused.network is fast.network
+    with pytest.raises(ValueError, match="optimize"):
+        TopDownEstimator(model, optimize=False, dtype=torch.bfloat16)
+
+
+def test_vectorised_crop_methods_give_nearly_the_official_keypoints(model, frame):
+    image, boxes = frame[0], frame[1][:2]
+    exact = TopDownEstimator(model, flip=False)(image, boxes)
+    for crop in ("remap", "grid"):
+        est = TopDownEstimator(model, crop=crop, flip=False)
+        inputs = est.prepare(image, boxes).inputs
+        assert inputs.shape == (len(boxes), 3, 256, 192)
+        k = est(image, boxes)
+        # a heatmap maximum may move by a quarter heatmap pixel where two are nearly equal
+        assert np.median(np.abs(k[..., :2] - exact[..., :2])) < 0.05
+        np.testing.assert_allclose(k[..., 2], exact[..., 2], atol=0.02)
+    with pytest.raises(ValueError, match="crop"):
+        TopDownEstimator(model, crop="bicubic")
+
+
+def test_grid_crops_normalise_like_uint8_crops(frame):
+    image, boxes = frame
+    exact = prepare_crops(image, boxes, (256, 192), "bgr")
+    grid = prepare_crops(image, boxes, (256, 192), "bgr", crop="grid")
+    diff = (grid.inputs - exact.inputs).abs()
+    assert diff.max() < 0.6 / 255 / 0.224  # half a grey level plus OpenCV's rounding
+    np.testing.assert_array_equal(grid.center, exact.center)
+
+
+def test_normalisation_is_the_official_one_bit_for_bit():
+    crops = np.random.default_rng(0).integers(0, 256, (3, 8, 6, 3), dtype=np.uint8)
+    official = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().float().div(255)
+    official = official.sub(torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+    official = official.div(torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+    assert torch.equal(normalize_crops(crops), official)
+    reversed_first = normalize_crops(np.ascontiguousarray(crops[..., ::-1]))
+    assert torch.equal(normalize_crops(crops, "bgr"), reversed_first)
+    assert normalize_crops(crops[:0]).shape == (0, 3, 8, 6)

@@ -9,10 +9,10 @@ from benchmarks.posetrack18.poseval import evaluate_folders
 from helpers import shared_path
 from tracker import PoseTracker, TrackerConfig
 from tracker.flow import OpticalFlow
-from tracker.matching import greedy_match, hungarian_match
+from tracker.matching import greedy_match, hungarian_match, match_indices
 from tracker.retrack import main as retrack_main
 from tracker.retrack import retrack_file
-from tracker.similarity import box_iou, pose_box, pose_oks
+from tracker.similarity import box_area, box_iou, pose_box, pose_oks
 from tracker.smoothing import KeypointKalman, OneEuroFilter
 
 
@@ -74,6 +74,46 @@ def test_pose_oks_by_hand():
     assert got == pytest.approx((1 + np.exp(-e)) / 2)
 
 
+def test_oks_matrix_is_bit_identical_to_the_plain_formula():
+    from pose.oks import oks_matrix
+
+    rng = np.random.default_rng(0)
+    sigmas = rng.uniform(0.02, 0.11, 17)
+    a = rng.uniform(0, 2000, (9, 17, 3))  # far pairs: exp underflows
+    b = np.concatenate([a[:5] + rng.normal(0, 8, (5, 17, 3)), rng.uniform(0, 2000, (3, 17, 3))])
+    a[..., 2], b[..., 2] = rng.uniform(0, 1, (9, 17)), rng.uniform(0, 1, (8, 17))
+    a[0, 3, :] = [np.nan, 5.0, 0.9]  # NaN joints, confident and not: OKS NaN (as exp(NaN) * 0)
+    a[1, 4, :] = [np.nan, 5.0, 0.0]
+    area_a, area_b = rng.uniform(0, 3e4, 9), rng.uniform(0, 3e4, 8)
+    area_a[2] = 0
+    d2 = ((a[:, None, :, :2] - b[None, :, :, :2]) ** 2).sum(-1)
+    e = d2 / (2 * sigmas) ** 2 / ((area_a[:, None] + area_b[None])[..., None] / 2
+                                  + np.spacing(1)) / 2
+    both = (a[:, None, :, 2] > 0.2) & (b[None, :, :, 2] > 0.2)
+    with np.errstate(invalid="ignore"):
+        plain = np.where(both.sum(-1) > 0,
+                         (np.exp(-e) * both).sum(-1) / np.maximum(both.sum(-1), 1), 0.0)
+    got = oks_matrix(a, b, area_a, area_b, sigmas, 0.2)
+    assert np.isnan(got[:2]).all() and not np.isnan(got[2:]).any()
+    np.testing.assert_array_equal(got, plain)
+    np.testing.assert_array_equal(oks_matrix(a, b, area_a, area_b, sigmas),
+                                  np.exp(-e).mean(-1))
+
+
+def test_box_iou_with_known_areas_and_matching_indices():
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(0, 100, (6, 4)), rng.uniform(0, 100, (5, 4))
+    a[:, 2:] += a[:, :2]
+    b[:, 2:] += b[:, :2]
+    np.testing.assert_array_equal(box_iou(a, b, box_area(a), box_area(b)), box_iou(a, b))
+    sim = np.array([[0.5, 0.5, 0.1], [0.5, 0.5, 0.9]])
+    assert greedy_match(sim, 0.2) == [(1, 2), (0, 0)]  # equal similarities: row-major order
+    for method in ("greedy", "hungarian"):
+        rows, cols = match_indices(sim, 0.2, method)
+        assert rows.dtype == cols.dtype == np.int64
+        assert set(zip(rows.tolist(), cols.tolist())) == {(1, 2), (0, 0)}
+
+
 def test_greedy_takes_the_best_pair_first_unlike_hungarian():
     sim = np.array([[0.9, 0.8], [0.85, 0.1]])
     assert greedy_match(sim, 0.3) == [(0, 0)]  # 0.9 first, then row 1's only option is 0.1
@@ -108,6 +148,18 @@ def test_a_track_survives_a_gap_of_max_lost_frames(similarity):
         tracker.update(people(2, f)[:1])
     back = tracker.update(people(2, k + 2))
     assert back[0] == first[0] and back[1] not in first  # ended: a new identity, never reused
+
+
+def test_tracks_report_copies_of_the_stacked_state():
+    tracker = PoseTracker(TrackerConfig(flow=None))
+    tracker.update(people(3, 0))
+    tracker.update(people(3, 1)[:2])
+    tracks = tracker.tracks
+    assert [(t.track_id, t.hits, t.lost) for t in tracks] == [(0, 2, 0), (1, 2, 0), (2, 1, 1)]
+    np.testing.assert_allclose(tracks[0].velocity, np.tile([5.0, 0.0], (17, 1)))
+    np.testing.assert_array_equal(tracks[1].pose, people(3, 1)[1])
+    tracks[0].pose[:] = 0  # a copy
+    assert tracker.state.pose[0].any() and tracker.state.velocity[..., 2].max() == 0
 
 
 def test_weak_poses_do_not_start_tracks():
@@ -192,13 +244,13 @@ def test_retrack_cli_refuses_an_empty_folder(tmp_path, capsys):
 
 
 def test_propagated_boxes_recover_a_missed_detection():
-    from tracker.similarity import unite_boxes
+    from tracker.similarity import add_missed_boxes
 
     detected = np.array([[0, 0, 10, 20, 0.9]], np.float32)
-    propagated = np.array([[1, 0, 11, 20, 0.8], [50, 50, 60, 70, 0.7]], np.float32)
-    united = unite_boxes(detected, propagated)
-    np.testing.assert_array_equal(united, [detected[0], propagated[1]])  # duplicate suppressed
-    assert unite_boxes(np.zeros((0, 5)), np.zeros((0, 5))).shape == (0, 5)
+    propagated = np.array([[1, 0, 11, 20, 0.95], [50, 50, 60, 70, 0.7]], np.float32)
+    united = add_missed_boxes(detected, propagated, (100, 100))
+    np.testing.assert_array_equal(united, [detected[0], propagated[1]])  # duplicate dropped
+    assert add_missed_boxes(np.zeros((0, 5)), np.zeros((0, 5)), (9, 9)).shape == (0, 5)
 
 
 def test_raft_offline_says_which_file(torch_home, monkeypatch, video_frame):
@@ -212,3 +264,28 @@ def test_raft_offline_says_which_file(torch_home, monkeypatch, video_frame):
     monkeypatch.setattr(torch.hub, "urlopen", offline)
     with pytest.raises(Exception, match="raft_small"):
         OpticalFlow("raft", max_side=128)(video_frame, video_frame)
+
+
+def test_box_propagation_shifts_the_last_box_by_the_joints_motion():
+    from tracker.tracker import PoseTracker, TrackerConfig
+
+    tracker = PoseTracker(TrackerConfig(flow=None, propagation="box"))
+    pose = np.zeros((1, 17, 3))
+    pose[0, :, 0] = np.linspace(110, 150, 17)
+    pose[0, :, 1] = np.linspace(120, 280, 17)
+    pose[0, :, 2] = 0.9
+    box = np.array([[100.0, 100.0, 160.0, 300.0]])
+    tracker.update(pose, box)
+    moved = pose.copy()
+    moved[..., 0] += 4
+    moved[..., 1] -= 2
+    tracker.update(moved, box + [4, -2, 4, -2])  # velocity (4, -2) per frame
+    out = tracker.propagated_boxes(np.zeros((400, 400, 3), np.uint8))
+    np.testing.assert_allclose(out[0, :4], [108, 96, 168, 296])  # size kept, moved once more
+    np.testing.assert_allclose(out[0, 4], 0.9, rtol=1e-6)
+    paper = PoseTracker(TrackerConfig(flow=None, propagation="pose"))
+    paper.update(pose, box)
+    grown = paper.propagated_boxes(np.zeros((400, 400, 3), np.uint8))[0]
+    assert grown[2] - grown[0] == pytest.approx(40 * 1.15, rel=1e-3)  # the pose's extent, +15%
+    with pytest.raises(ValueError, match="propagation"):
+        PoseTracker(TrackerConfig(propagation="magic"))

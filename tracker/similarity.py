@@ -12,16 +12,22 @@ import numpy as np
 from pose.oks import oks_matrix
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``[N, 4+]`` and ``[M, 4+]`` boxes (x1, y1, x2, y2)."""
-    a = np.asarray(a, dtype=np.float64)[:, :4]
-    b = np.asarray(b, dtype=np.float64)[:, :4]
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
-    union = area_a[:, None] + area_b[None] - inter
+def box_iou(a: np.ndarray, b: np.ndarray, area_a: Optional[np.ndarray] = None,
+            area_b: Optional[np.ndarray] = None) -> np.ndarray:
+    """Pairwise IoU of ``[N, 4+]`` and ``[M, 4+]`` boxes (x1, y1, x2, y2); their areas ``[N]``,
+    ``[M]`` (:func:`box_area`) may be passed when already known."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    inter = np.minimum(a[:, None, 2], b[None, :, 2])  # [N, M]
+    inter -= np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3])
+    h -= np.maximum(a[:, None, 1], b[None, :, 1])
+    np.maximum(inter, 0.0, out=inter)
+    inter *= np.maximum(h, 0.0, out=h)
+    area_a = box_area(a) if area_a is None else area_a
+    area_b = box_area(b) if area_b is None else area_b
+    union = area_a[:, None] + area_b[None]
+    union -= inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
@@ -30,10 +36,13 @@ def pose_box(poses: np.ndarray, score_threshold: float = 0.0, enlarge: float = 0
     if none do), enlarged by ``enlarge`` (0.15: 15% wider and taller, same centre)."""
     poses = np.asarray(poses, dtype=np.float64)
     ok = poses[..., 2] > score_threshold
-    ok[~ok.any(axis=1)] = True
-    x = np.where(ok, poses[..., 0], np.nan)
-    y = np.where(ok, poses[..., 1], np.nan)
-    boxes = np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], 1)
+    some = np.logical_or.reduce(ok, axis=1)
+    if not some.all():
+        ok[~some] = True
+    xy = np.empty((poses.shape[1], 2, len(poses)))  # [J, 2, N]: fast reductions over J
+    xy.fill(np.nan)
+    np.copyto(xy, poses[..., :2].transpose(1, 2, 0), where=ok.T[:, None, :])
+    boxes = np.concatenate([np.fmin.reduce(xy, axis=0), np.fmax.reduce(xy, axis=0)]).T
     if enlarge:
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2
         half = (boxes[:, 2:] - boxes[:, :2]) * (1 + enlarge) / 2
@@ -42,9 +51,11 @@ def pose_box(poses: np.ndarray, score_threshold: float = 0.0, enlarge: float = 0
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
+    """``[N]`` areas of ``[N, 4+]`` boxes (0 where inverted)."""
     boxes = np.asarray(boxes, dtype=np.float64)
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0,
-                                                                    None)
+    wh = boxes[:, 2:4] - boxes[:, :2]
+    np.maximum(wh, 0.0, out=wh)
+    return wh[:, 0] * wh[:, 1]
 
 
 def pose_oks(track_poses: np.ndarray, track_boxes: np.ndarray, poses: np.ndarray,
@@ -56,21 +67,41 @@ def pose_oks(track_poses: np.ndarray, track_boxes: np.ndarray, poses: np.ndarray
                       score_threshold)
 
 
-def unite_boxes(detected: np.ndarray, propagated: np.ndarray,
-                iou_threshold: float = 0.5) -> np.ndarray:
-    """The detector's boxes ``[N, 5]`` united with the tracks' propagated boxes ``[M, 5]`` by NMS
-    (the paper's recovery of missed detections): a propagated box survives where no better-scoring
-    box overlaps it by more than ``iou_threshold``. Returns ``[K, 5]`` float32, best first."""
-    import torch
-    from torchvision.ops import nms
+def clip_boxes(boxes: np.ndarray, frame_shape) -> np.ndarray:
+    """Boxes ``[N, 5]`` clipped to the frame (``(height, width)``); boxes left with no area are
+    dropped and scores are capped at 1 (propagated boxes score by joint confidence)."""
+    height, width = frame_shape
+    out = np.array(boxes, dtype=np.float32).reshape(-1, 5)
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
+    out[:, 4] = out[:, 4].clip(None, 1.0)
+    return out[(out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])]
 
-    boxes = np.concatenate([np.asarray(detected, np.float32).reshape(-1, 5),
-                            np.asarray(propagated, np.float32).reshape(-1, 5)])
-    if not len(boxes):
-        return boxes
-    keep = nms(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]),
-               iou_threshold).numpy()
-    return boxes[keep]
+
+def add_missed_boxes(detected: np.ndarray, propagated: np.ndarray, frame_shape,
+                     iou_threshold: float = 0.5, contained: float = 0.8) -> np.ndarray:
+    """The detections ``[N, 5]`` plus the propagated boxes ``[M, 5]`` of tracked people the
+    detector missed (the paper's box propagation).
+
+    Detections always win: a propagated box is dropped when it overlaps a detection by more
+    than ``iou_threshold`` IoU or when ``contained`` of the smaller of the two lies inside the
+    other; among themselves propagated boxes are reduced by the same rule in score order.
+    This keeps a propagated box from ever replacing or duplicating a detected person (which
+    would feed back: a duplicate is tracked, propagated again, and so on).
+    """
+    kept = [np.asarray(detected, np.float32).reshape(-1, 5)]
+    candidates = clip_boxes(propagated, frame_shape)
+    candidates = candidates[np.argsort(-candidates[:, 4], kind="stable")]
+    taken = kept[0]
+    for box in candidates:
+        if len(taken):
+            iou = box_iou(box[None, :4], taken[:, :4])[0]
+            inter = iou * (box_area(box[None, :4])[0] + box_area(taken[:, :4])) / (1 + iou)
+            smaller = np.minimum(box_area(box[None, :4])[0], box_area(taken[:, :4]))
+            if (iou > iou_threshold).any() or (inter > contained * smaller).any():
+                continue
+        taken = np.concatenate([taken, box[None]])
+    return taken
 
 
 def combined(iou: Optional[np.ndarray], oks: Optional[np.ndarray],

@@ -1,1 +1,20 @@
-"""Datasets: annotation readers and person-box sources for evaluation (and, later, training)."""
+"""Datasets: annotation readers and person-box sources for evaluation and training."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Type, Union
+
+
+def load_json(path: Union[str, os.PathLike], what: str,
+              error: Type[Exception] = ValueError) -> Any:
+    """The content of a JSON file; ``FileNotFoundError`` naming ``what`` when it is missing,
+    ``error`` naming the file when it is not JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: malformed JSON ({exc})") from None

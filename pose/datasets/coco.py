@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -28,23 +28,9 @@ def ground_truth_boxes(coco) -> Dict[int, np.ndarray]:
     and lower than the annotation's (the "inclusive pixel" convention of the official code), and
     a box starting left of the image is shifted, not clipped.
     """
-    persons = set(person_category_ids(coco))
     out: Dict[int, np.ndarray] = {}
-    for image_id in coco.getImgIds():
-        info = coco.loadImgs(image_id)[0]
-        width, height = info["width"], info["height"]
-        rows = []
-        for ann in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False)):
-            if ann["category_id"] not in persons or max(ann.get("keypoints") or [0]) == 0:
-                continue
-            x, y, w, h = ann["bbox"]
-            x1, y1 = max(0.0, x), max(0.0, y)
-            x2 = min(width - 1.0, x1 + max(0.0, w - 1))
-            y2 = min(height - 1.0, y1 + max(0.0, h - 1))
-            if ann["area"] > 0 and x2 >= x1 and y2 >= y1:
-                rows.append([x1, y1, x2, y2, 1.0])
-        if rows:
-            out[image_id] = np.asarray(rows, dtype=np.float64)
+    for image_id, persons in ground_truth_persons(coco).items():
+        out[image_id] = np.asarray([list(box) + [1.0] for _, box in persons], dtype=np.float64)
     return out
 
 
@@ -83,3 +69,55 @@ def read_rgb(path: os.PathLike) -> np.ndarray:
     if image is None:
         raise FileNotFoundError(f"cannot read image {path} (missing or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def clean_box(bbox: Sequence[float], width: Optional[float] = None,
+              height: Optional[float] = None) -> Optional[np.ndarray]:
+    """The official "clean" box of a COCO ``[x, y, w, h]`` annotation box: ``[4]`` float64
+    ``x1 = max(0, x)``, ``y1 = max(0, y)``, ``x2 = min(W - 1, x1 + max(0, w - 1))`` (likewise
+    ``y2``; no clipping where the image size is unknown), or None when ``x2 < x1`` or ``y2 < y1``.
+    """
+    x, y, w, h = (float(v) for v in bbox)
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2, y2 = x1 + max(0.0, w - 1), y1 + max(0.0, h - 1)
+    if width is not None:
+        x2 = min(width - 1.0, x2)
+    if height is not None:
+        y2 = min(height - 1.0, y2)
+    if x2 < x1 or y2 < y1:
+        return None
+    return np.array([x1, y1, x2, y2])
+
+
+def ground_truth_persons(coco) -> Dict[int, List[Tuple[dict, np.ndarray]]]:
+    """The annotated persons the official code trains on and boxes for testing, per image id:
+    ``(annotation, clean box [4] x1, y1, x2, y2)`` for every non-crowd person annotation with
+    positive ``area``, at least one labelled keypoint and a valid :func:`clean_box`."""
+    persons = set(person_category_ids(coco))
+    out: Dict[int, List[Tuple[dict, np.ndarray]]] = {}
+    for image_id in coco.getImgIds():
+        info = coco.loadImgs(image_id)[0]
+        rows = []
+        for ann in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False)):
+            if ann["category_id"] not in persons or max(ann.get("keypoints") or [0]) == 0:
+                continue
+            box = clean_box(ann["bbox"], info.get("width"), info.get("height"))
+            if ann["area"] > 0 and box is not None:
+                rows.append((ann, box))
+        if rows:
+            out[image_id] = rows
+    return out
+
+
+def load_coco(annotations: os.PathLike):
+    """pycocotools' ``COCO`` index of a keypoint annotation file, its printing silenced."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    annotations = Path(annotations)
+    if not annotations.is_file():
+        raise FileNotFoundError(f"annotation file not found: {annotations}")
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(str(annotations))

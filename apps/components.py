@@ -1,0 +1,204 @@
+"""Choosing and loading the detector, pose network and tracker from command-line options.
+
+Shared by ``apps/track_video.py``, ``apps/webcam.py`` and the PoseTrack18 runner so that every
+entry point offers the same options with the same defaults:
+
+- pose network: the published PoseTrack18 HRNet-W32 256x192 checkpoint
+  (``hrnet_w32_posetrack18_256x192``, mmpose; PoseTrack18 val 83.0 mAP with GT boxes);
+- detector: on CPU the published YOLOX-nano HumanArt ONNX export (about 30 ms a frame on two
+  cores; a COCO-trained R-50 detector takes seconds per frame there), on CUDA torchvision's
+  Faster R-CNN R50-FPN v2 (46.7 box AP, fast on a GPU).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+import pose
+from pose import zoo
+from pose.checkpoints import CheckpointDownloadError, CheckpointError
+from pose.keypoints import KeypointSet, get_keypoint_set
+from tracker.tracker import PoseTracker, TrackerConfig
+
+from .pipeline import PoseTrackingPipeline, StageTimer
+
+DEFAULT_POSE_MODEL = "hrnet_w32_posetrack18_256x192"
+DEFAULT_DETECTOR = {"cpu": "yolox", "cuda": "fasterrcnn_resnet50_fpn_v2"}
+
+
+class AppError(RuntimeError):
+    """A problem with the user's input or environment; the apps print it without a traceback."""
+
+
+# Errors from the libraries that mean "bad input" rather than "bug": shown as one message.
+USER_ERRORS = (AppError, CheckpointError, CheckpointDownloadError, FileNotFoundError,
+               KeyError, ValueError, OSError, ImportError)
+
+
+def pick_device(name: Optional[str]) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N``; default: CUDA when available."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AppError("--device cuda was asked for but PyTorch sees no CUDA GPU here; use "
+                       "--device cpu")
+    return device
+
+
+def load_pose_model(name: str, weights: Optional[str], device: torch.device) -> torch.nn.Module:
+    """A pose network with weights: ``name`` is a published checkpoint
+    (``python -m pose checkpoints``) or a preset (``python -m pose presets``); ``weights``
+    (path, URL or checkpoint name) overrides the published weights. Never random weights."""
+    if zoo.has_checkpoint(name):
+        entry = zoo.get_checkpoint(name)
+        if weights is None:
+            try:
+                model = pose.pretrained(name)
+            except CheckpointDownloadError as exc:
+                raise AppError(f"{exc}\nThen run with --pose-weights PATH (the downloaded "
+                               f"{entry.filename}).") from None
+        else:
+            model = pose.build_model(entry.arch, input_size=entry.input_size,
+                                     num_joints=entry.num_joints, keypoints=entry.keypoints,
+                                     weights=weights)
+    else:
+        preset = pose.get_preset(name)
+        weights = weights or preset.default_weights
+        if weights is None:
+            raise AppError(f"the pose model {name} has no published weights: pass "
+                           "--pose-weights PATH_OR_URL (its checkpoint file)")
+        model = pose.build_model(name, weights=weights)
+    return model.to(device).eval()
+
+
+def load_detector(name: Optional[str], weights: Optional[str], device: torch.device,
+                  score_threshold: Optional[float] = None, **kwargs):
+    import detectors
+
+    name = name or DEFAULT_DETECTOR[device.type]
+    return detectors.build_detector(name, weights=weights, device=str(device),
+                                    score_threshold=score_threshold, **kwargs)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) -> None:
+    group = parser.add_argument_group("models")
+    if detector:
+        group.add_argument("--detector", default=None,
+                           help="person detector (default: yolox on CPU, "
+                                "fasterrcnn_resnet50_fpn_v2 on CUDA; see README)")
+        group.add_argument("--detector-weights", default=None,
+                           help="detector file (ONNX file, state dict or mmdet checkpoint); "
+                                "default: the published weights, downloaded once")
+        group.add_argument("--box-threshold", type=float, default=0.5,
+                           help="minimum person box score (default 0.5)")
+    group.add_argument("--pose-model", default=DEFAULT_POSE_MODEL,
+                       help=f"published checkpoint or preset name (default {DEFAULT_POSE_MODEL})")
+    group.add_argument("--pose-weights", default=None,
+                       help="checkpoint path, URL or name to load into --pose-model")
+    group.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if "
+                                                      "available)")
+    group.add_argument("--no-flip", action="store_true",
+                       help="skip the flip test (about twice as fast, slightly less accurate)")
+
+
+def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrackerConfig()
+    group = parser.add_argument_group("tracking")
+    group.add_argument("--similarity", choices=("oks", "iou", "both"),
+                       default=defaults.similarity, help="track-pose similarity")
+    group.add_argument("--matching", choices=("greedy", "hungarian"),
+                       default=defaults.matching)
+    group.add_argument("--flow", choices=("dis", "farneback", "raft", "none"),
+                       default=defaults.flow, help="optical flow for propagation")
+    group.add_argument("--max-lost", type=int, default=defaults.max_lost,
+                       help="frames a lost track is kept for re-identification")
+    group.add_argument("--smoothing", choices=("none", "one_euro", "kalman"), default="none")
+    group.add_argument("--propagation", choices=("box", "pose"), default="box",
+                       help="carry a person into the next frame by shifting its box with the "
+                            "flow (default), or as the box around its flow-moved joints "
+                            "(the paper)")
+    group.add_argument("--no-box-propagation", action="store_true",
+                       help="on detector frames use the detections only (by default tracked "
+                            "people the detector missed are added from the previous frame)")
+
+
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both apps share: models, tracking, ``--detect-every``, ``--draw-boxes``."""
+    parser.add_argument("--detect-every", type=int, default=1, metavar="K",
+                        help="run the detector every K frames, carry people between by "
+                             "optical flow (default 1)")
+    parser.add_argument("--draw-boxes", action="store_true", help="outline person boxes")
+    add_model_arguments(parser)
+    add_tracker_arguments(parser)
+
+
+def parse_app_arguments(parser: argparse.ArgumentParser,
+                        argv: Optional[list] = None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if args.detect_every < 1:
+        parser.error("--detect-every must be at least 1")
+    return args
+
+
+@dataclass
+class Components:
+    pipeline: PoseTrackingPipeline
+    keypoint_set: KeypointSet
+    description: str
+
+
+def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: int = 1,
+                     use_detector: bool = True) -> Components:
+    """Loads everything the options name and assembles the pipeline."""
+    device = pick_device(args.device)
+    model = load_pose_model(args.pose_model, args.pose_weights, device)
+    estimator = pose.TopDownEstimator(model, flip=not args.no_flip, device=device)
+    layout = model.preset.keypoints
+    config = TrackerConfig(similarity=args.similarity, matching=args.matching,
+                           flow=None if args.flow == "none" else args.flow,
+                           max_lost=args.max_lost,
+                           smoothing=None if args.smoothing == "none" else args.smoothing,
+                           propagation=args.propagation, keypoints=layout, fps=fps)
+    tracker = PoseTracker(config, device=str(device))
+    detector, det_text = None, "boxes given"
+    if use_detector:
+        detector = load_detector(args.detector, args.detector_weights, device,
+                                 args.box_threshold)
+        det_text = f"detector {args.detector or DEFAULT_DETECTOR[device.type]}"
+    pipeline = PoseTrackingPipeline(estimator, tracker, detector, detect_every=detect_every,
+                                    propagate_boxes=not args.no_box_propagation,
+                                    timer=StageTimer())
+    weights = getattr(getattr(model, "checkpoint", None), "path", None)
+    description = (f"{det_text}, pose {args.pose_model}"
+                   f"{f' ({weights.name})' if weights is not None else ''}, "
+                   f"{'flip test, ' if not args.no_flip else ''}{device}")
+    return Components(pipeline, get_keypoint_set(layout), description)
+
+
+def run_reporting_errors(run: Callable[[argparse.Namespace], int],
+                         args: argparse.Namespace) -> int:
+    """Runs an app; input and environment problems become one ``error:`` line and exit code 2
+    (set ``HRTRACK_DEBUG=1`` for the traceback)."""
+    from .video_io import VideoError
+
+    def terminate(signum, frame):  # `kill` finishes the outputs as Ctrl-C does
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, terminate)
+    try:
+        return run(args)
+    except (VideoError,) + USER_ERRORS as exc:
+        if os.environ.get("HRTRACK_DEBUG"):
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2

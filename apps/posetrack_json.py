@@ -1,0 +1,153 @@
+"""Tracking results as PoseTrack18-format JSON, written as the video is processed.
+
+The file (one per video) has the layout of PoseTrack18 annotation files, which the built-in
+evaluator (``python -m benchmarks.posetrack18.evaluate``) reads:
+
+- ``images``: one entry per processed frame, in order: ``id`` (= the frame index), ``file_name``
+  (``<video>/<frame:06d>.jpg``), ``frame_index`` (frame number in the video, from 0),
+  ``vid_id``, ``nframes``, ``is_labeled``, ``width``, ``height``, ``timestamp`` (seconds);
+- ``annotations``: one per tracked person and frame: ``id``, ``image_id``, ``track_id``,
+  ``category_id`` 1, ``keypoints`` (J x [x, y, score] flattened, pixels), ``scores`` (J per-joint
+  confidences), ``bbox`` ([x, y, w, h] pixels of the person box), ``score`` (the box's score);
+- ``categories``: the person category with the joint ``keypoints`` names and ``skeleton``
+  (1-based pairs, as in the PoseTrack18 and COCO files).
+
+While running, every frame is appended as one JSON line to ``<output>.partial.jsonl``; at the end
+(also after Ctrl-C or a video that breaks off) the final JSON is written atomically from it and
+the partial file removed. A run that is killed outright leaves the ``.partial.jsonl`` with every
+finished frame; :func:`finalize` turns it into the JSON.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional, Union
+
+import numpy as np
+
+from pose.atomic_write import write_json_atomic
+from pose.keypoints import KeypointSet, get_keypoint_set
+
+
+def partial_path(path: Union[str, Path]) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".partial.jsonl")
+
+
+def person_annotation(image_id: int, track_id: int, pose: np.ndarray, box: np.ndarray,
+                      annotation_id: Optional[int] = None) -> dict:
+    """One PoseTrack18 annotation from a pose ``[J, 3]`` (x, y pixels, score) and a box
+    ``[4+]`` (x1, y1, x2, y2[, score] pixels)."""
+    pose = np.asarray(pose, dtype=np.float64)
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    ann = {"image_id": int(image_id), "track_id": int(track_id), "category_id": 1,
+           "keypoints": [round(float(v), 2) for v in pose.ravel()],
+           "scores": [round(float(s), 4) for s in pose[:, 2]],
+           "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+           "score": round(float(box[4]), 4) if len(box) > 4 else 1.0}
+    if annotation_id is not None:
+        ann["id"] = int(annotation_id)
+    return ann
+
+
+def category(keypoint_set: KeypointSet) -> dict:
+    return {"id": 1, "name": "person", "supercategory": "person",
+            "keypoints": list(keypoint_set.names),
+            "skeleton": [[a + 1, b + 1] for a, b in keypoint_set.skeleton]}
+
+
+class PoseTrackJsonWriter:
+    """Collects frames into a PoseTrack18-format file (see the module doc).
+
+    Args:
+        path: the final ``.json``.
+        video_name: used in ``file_name`` and ``vid_id``.
+        keypoints: joint layout name of the poses (``"coco"``, ``"posetrack18"``...).
+        width, height: frame size.
+        fps: for ``timestamp``.
+        nframes: frames in the video, if known.
+        info: extra metadata (models, options) stored under ``info``.
+    """
+
+    def __init__(self, path: Union[str, Path], video_name: str, keypoints: str, width: int,
+                 height: int, fps: float, nframes: Optional[int] = None,
+                 info: Optional[dict] = None) -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise OSError(f"cannot write {self.path}: the folder {self.path.parent} does not "
+                          "exist")
+        self.partial = partial_path(self.path)
+        header = {"video": video_name, "keypoints": keypoints, "width": width, "height": height,
+                  "fps": fps, "nframes": nframes, "info": info or {}}
+        get_keypoint_set(keypoints)  # fail early on an unknown layout
+        self._file = open(self.partial, "w")
+        self._write_line({"header": header})
+        self.frames = 0
+        self.people = 0
+
+    def _write_line(self, record: dict) -> None:
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def add_frame(self, frame_index: int, poses: np.ndarray, boxes: np.ndarray,
+                  track_ids: np.ndarray) -> None:
+        """Appends one frame: poses ``[N, J, 3]``, boxes ``[N, 4+]``, ids ``[N]``; poses with
+        id -1 (not tracked) are left out."""
+        people = [person_annotation(0, tid, poses[i], boxes[i])
+                  for i, tid in enumerate(np.asarray(track_ids)) if tid >= 0]
+        for ann in people:
+            del ann["image_id"]
+        self._write_line({"frame": int(frame_index), "people": people})
+        self.frames += 1
+        self.people += len(people)
+
+    def close(self) -> Path:
+        """Writes the final JSON (atomically) and removes the partial file."""
+        if not self._file.closed:
+            self._file.close()
+        return finalize(self.partial, self.path)
+
+
+def _read_partial(partial: Path) -> tuple:
+    header, frames = None, []
+    with open(partial) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a line cut off by a kill: everything before it is complete
+            if "header" in record:
+                header = record["header"]
+            else:
+                frames.append(record)
+    if header is None:
+        raise ValueError(f"{partial} is not a partial hrtrack result (no header line)")
+    return header, frames
+
+
+def finalize(partial: Union[str, Path], path: Optional[Union[str, Path]] = None) -> Path:
+    """Builds the PoseTrack18 JSON from a ``.partial.jsonl`` (written by
+    :class:`PoseTrackJsonWriter`), writes it atomically to ``path`` (default: the partial
+    name without ``.partial.jsonl``) and removes the partial file."""
+    partial = Path(partial)
+    if path is None:
+        path = partial.with_name(partial.name[:-len(".partial.jsonl")])
+    header, frames = _read_partial(partial)
+    video = header["video"]
+    images: List[dict] = []
+    annotations: List[dict] = []
+    for record in frames:
+        index = record["frame"]
+        image_id = index
+        images.append({"id": image_id, "file_name": f"{video}/{index:06d}.jpg",
+                       "frame_index": index, "vid_id": video, "nframes": header["nframes"],
+                       "is_labeled": True, "width": header["width"], "height": header["height"],
+                       "timestamp": round(index / header["fps"], 6) if header["fps"] else None})
+        for person in record["people"]:
+            annotations.append({"id": len(annotations), "image_id": image_id, **person})
+    data = {"info": {"video": video, "fps": header["fps"], **header["info"]},
+            "images": images, "annotations": annotations,
+            "categories": [category(get_keypoint_set(header["keypoints"]))]}
+    write_json_atomic(data, Path(path))
+    partial.unlink()
+    return Path(path)

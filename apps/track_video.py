@@ -1,0 +1,195 @@
+"""Detect, estimate and track everyone in a video; write a rendered video and PoseTrack18 JSON.
+
+    python apps/track_video.py VIDEO [--output-video OUT.mp4] [--output-json OUT.json]
+        [--detector NAME] [--detector-weights PATH] [--pose-model NAME] [--pose-weights PATH]
+        [--device cpu|cuda] [--no-flip] [--detect-every K] [--start S] [--end E]
+
+Outputs (default: ``<video name>.hrtrack.mp4`` / ``.json`` in the current folder) are written
+while the video is processed: the video is encoded frame by frame (fragmented MP4, playable even
+if the run is killed) and the JSON is finalised atomically at the end, also after Ctrl-C or when
+the input breaks off (frames up to that point are kept; the message says where it stopped).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from apps.components import (add_app_arguments, build_components,  # noqa: E402
+                             parse_app_arguments, run_reporting_errors)
+from apps.posetrack_json import PoseTrackJsonWriter  # noqa: E402
+from apps.render import draw_poses  # noqa: E402
+from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position  # noqa: E402
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Track the poses of everyone in a video (rendered video + PoseTrack18 JSON).")
+    parser.add_argument("video", help="input video (any format FFmpeg/PyAV reads)")
+    parser.add_argument("--output-video", default=None,
+                        help="rendered video (default: <video name>.hrtrack.mp4 here)")
+    parser.add_argument("--output-json", default=None,
+                        help="PoseTrack18-format results (default: <video name>.hrtrack.json)")
+    parser.add_argument("--no-video", action="store_true", help="write only the JSON")
+    parser.add_argument("--start", default=None,
+                        help="first frame: index (120), seconds (4.5s) or mm:ss")
+    parser.add_argument("--end", default=None, help="stop before this frame (same forms)")
+    parser.add_argument("--snapshot", default=None, metavar="IMAGE",
+                        help="also save one rendered frame as an image (e.g. frame.jpg)")
+    parser.add_argument("--snapshot-frame", type=int, default=0, metavar="N",
+                        help="the frame index saved by --snapshot (default: the first)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_app_arguments(parser)
+    return parse_app_arguments(parser, argv)
+
+
+def default_outputs(args: argparse.Namespace) -> None:
+    stem = Path(args.video).stem or "video"
+    if args.no_video:
+        args.output_video = None
+    elif args.output_video is None:
+        args.output_video = f"{stem}.hrtrack.mp4"
+    if args.output_json is None:
+        args.output_json = f"{stem}.hrtrack.json"
+
+
+def save_image(path: str, image_rgb) -> None:
+    if not cv2.imwrite(path, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)):
+        raise VideoError(f"--snapshot {path}: cannot write the image (unknown extension or "
+                         "unwritable folder)")
+
+
+def check_writable(path: Optional[str], flag: str) -> None:
+    if path is None:
+        return
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise VideoError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise VideoError(f"{flag} {path}: the folder {folder} is not writable")
+    if Path(path).is_dir():
+        raise VideoError(f"{flag} {path} is a folder; give a file name")
+
+
+def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
+    """Runs the app; ``report`` (a dict), if given, receives the run's figures: ``frames``,
+    ``seconds`` (processing loop wall time), ``load_seconds``, ``stages`` (seconds per stage),
+    ``people``, ``identities``."""
+    default_outputs(args)
+    check_writable(args.output_video, "--output-video")
+    check_writable(args.output_json, "--output-json")
+    check_writable(args.snapshot, "--snapshot")
+    reader = VideoReader(args.video)
+    reader.start = parse_position(args.start, reader.fps) or 0
+    reader.end = parse_position(args.end, reader.fps)
+    if reader.end is not None and reader.end <= reader.start:
+        raise ValueError(f"--end ({args.end}) must come after --start ({args.start or 0})")
+    frames = iter(reader)
+    first = next(frames, None)
+    if first is None:
+        reader.close()
+        why = f": {reader.error}" if reader.error else ""
+        raise VideoError(f"{args.video}: no decodable video frames in the requested range{why}")
+
+    started = time.perf_counter()
+    try:
+        components = build_components(args, fps=reader.fps, detect_every=args.detect_every)
+    except BaseException:
+        reader.close()
+        raise
+    pipeline, timer = components.pipeline, components.pipeline.timer
+    print(f"hrtrack: {args.video} ({reader.width}x{reader.height}, {reader.fps:.2f} fps) with "
+          f"{components.description}", file=sys.stderr)
+    json_writer = PoseTrackJsonWriter(
+        args.output_json, Path(args.video).stem, components.keypoint_set.name, reader.width,
+        reader.height, reader.fps, reader.frame_count,
+        info={"pose_model": args.pose_model, "detector": args.detector,
+              "detect_every": args.detect_every, "flip": not args.no_flip})
+    writer = None
+    if args.output_video:
+        writer = VideoWriter(args.output_video, reader.frame_rate, reader.width, reader.height)
+    progress = tqdm(total=reader.expected_frames, unit="frame", disable=args.quiet,
+                    dynamic_ncols=True)
+    identities, people, processed, interrupted = set(), 0, 0, False
+    loop_start = time.perf_counter()
+    try:
+        item, waited = first, time.perf_counter()
+        while item is not None:
+            index, frame = item
+            timer.add("decode (wait)", time.perf_counter() - waited)
+            result = pipeline.process(frame, index)
+            with timer("json"):
+                json_writer.add_frame(index, result.poses, result.boxes, result.track_ids)
+            if args.snapshot and index == args.snapshot_frame:
+                save_image(args.snapshot, draw_poses(frame, result.poses, result.track_ids,
+                                                     components.keypoint_set, result.boxes))
+            if writer is not None:
+                with timer("render"):
+                    image = draw_poses(frame, result.poses, result.track_ids,
+                                       components.keypoint_set,
+                                       result.boxes if args.draw_boxes else None)
+                with timer("encode (wait)"):
+                    writer.write(image)
+            tracked = result.track_ids[result.track_ids >= 0]
+            identities.update(int(t) for t in tracked)
+            people += len(tracked)
+            processed += 1
+            progress.update(1)
+            progress.set_postfix(people=len(tracked), ids=len(identities), refresh=False)
+            waited = time.perf_counter()
+            item = next(frames, None)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        progress.close()
+        reader.close()
+        if writer is not None:
+            with timer("encode (wait)"):
+                writer.close()
+        json_path = json_writer.close()
+    loop_seconds = time.perf_counter() - loop_start
+    timer.add("decode (thread)", reader.busy_seconds)
+    if writer is not None:
+        timer.add("encode (thread)", writer.busy_seconds)
+    expected = reader.expected_frames
+    if not interrupted and not reader.error and expected and processed < expected:
+        reader.error = (f"the stream ended after frame {reader.start + processed - 1} although "
+                        f"the file announces {expected} frames")
+    if report is not None:
+        report.update(frames=processed, seconds=loop_seconds, load_seconds=loop_start - started,
+                      stages=dict(timer.seconds), people=people, identities=len(identities))
+    print(f"{processed} frames in {loop_seconds:.1f} s ({processed / max(loop_seconds, 1e-9):.2f} "
+          f"frames/s; models loaded in {loop_start - started:.1f} s), {people} tracked poses, "
+          f"{len(identities)} identities", file=sys.stderr)
+    print(f"time per frame: {timer.summary(processed)}", file=sys.stderr)
+    print(f"wrote {json_path}" + (f" and {args.output_video}" if writer is not None else ""),
+          file=sys.stderr)
+    if writer is not None and writer.error:
+        print(f"error: {writer.error}", file=sys.stderr)
+        return 1
+    if interrupted:
+        print(f"interrupted: the outputs hold frames {reader.start}..{reader.start + processed - 1}",
+              file=sys.stderr)
+        return 130
+    if reader.error:
+        print(f"warning: the video broke off: {reader.error}; the outputs hold the "
+              f"{processed} frames before that", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_reporting_errors(run, parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Live pose tracking from a camera (or a stream, or a video file standing in for one).
+
+    python apps/webcam.py [--camera 0|URL|FILE] [--output-video OUT.mp4] [--output-json OUT.json]
+        [--no-display] [--max-frames N] [model and tracking options as apps/track_video.py]
+
+Frames are captured by OpenCV in a background thread that keeps only the newest one: when
+processing is slower than the camera, frames are dropped rather than queued, so what is shown
+stays live. A video file given as ``--camera`` is played at its own frame rate, exactly as a
+camera would deliver it. Skeletons, ids and the processing rate are shown in a window (``q`` or
+Esc quits; Ctrl-C too); ``--no-display`` runs headless.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from apps.components import (add_app_arguments, build_components,  # noqa: E402
+                             parse_app_arguments, run_reporting_errors)
+from apps.posetrack_json import PoseTrackJsonWriter  # noqa: E402
+from apps.render import draw_poses  # noqa: E402
+from apps.video_io import VideoError, VideoWriter  # noqa: E402
+
+WINDOW = "hrtrack"
+
+
+class LiveCapture:
+    """Captures frames continuously; :meth:`latest` returns the newest frame not yet taken.
+
+    Args:
+        source: camera index, stream URL or video file.
+        pace: deliver a file's frames no faster than its frame rate (as a camera would);
+            False: deliver every frame of a file, as fast as they are taken.
+    """
+
+    def __init__(self, source, pace: bool = True) -> None:
+        self.source = source
+        self._capture = cv2.VideoCapture(source)
+        if not self._capture.isOpened():
+            what = "camera" if isinstance(source, int) else "camera/stream/file"
+            raise VideoError(f"cannot open the {what} {source!r}")
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and 0 < fps < 1000 else 30.0
+        self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.is_file = isinstance(source, str) and Path(source).is_file()
+        self.pace = pace and self.is_file
+        self.captured = 0
+        self.delivered = 0
+        self.ended = False
+        self._frame: Optional[Tuple[int, np.ndarray]] = None
+        self._fresh = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+
+    def start(self) -> None:
+        """Starts capturing (open first, load the models, then start: nothing is missed)."""
+        self._thread.start()
+
+    def _run(self) -> None:
+        start = time.perf_counter()
+        while not self._stop.is_set():
+            ok, bgr = self._capture.read()
+            if not ok:
+                break
+            if self.pace:  # a file plays at its frame rate
+                due = start + self.captured / self.fps
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            with self._fresh:
+                if self.is_file and not self.pace:  # lossless: wait until the frame is taken
+                    self._fresh.wait_for(lambda: self._frame is None or self._stop.is_set())
+                self._frame = (self.captured, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+                self.captured += 1
+                self._fresh.notify_all()
+        with self._fresh:
+            self.ended = True
+            self._fresh.notify_all()
+
+    def latest(self, timeout: float = 10.0) -> Optional[Tuple[int, np.ndarray]]:
+        """The newest frame ``(index, RGB [H, W, 3])`` not returned before (waits for one);
+        None when the source has ended or delivered nothing within ``timeout`` seconds."""
+        with self._fresh:
+            if self._frame is None and not self.ended:
+                self._fresh.wait_for(lambda: self._frame is not None or self.ended, timeout)
+            frame, self._frame = self._frame, None
+            self._fresh.notify_all()
+        if frame is not None:
+            self.delivered += 1
+        return frame
+
+    @property
+    def dropped(self) -> int:
+        return self.captured - self.delivered
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._fresh:
+            self._fresh.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._capture.release()
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Live pose tracking from a camera.")
+    parser.add_argument("--camera", default="0",
+                        help="camera index (0), stream URL or video file (default 0)")
+    parser.add_argument("--output-video", default=None, help="also record the rendered frames")
+    parser.add_argument("--output-json", default=None, help="also write PoseTrack18 JSON")
+    parser.add_argument("--no-display", action="store_true", help="headless: no window")
+    parser.add_argument("--max-frames", type=int, default=None,
+                        help="stop after processing this many frames")
+    parser.add_argument("--no-pace", action="store_true",
+                        help="read a video file as fast as possible (no frames dropped)")
+    add_app_arguments(parser)
+    return parse_app_arguments(parser, argv)
+
+
+def camera_source(text: str):
+    """``"0"`` -> camera 0; URLs and files stay strings (a missing file is an error)."""
+    if text.isdigit():
+        return int(text)
+    if "://" not in text and not Path(text).exists():
+        raise VideoError(f"--camera {text}: no such camera index, URL or file")
+    return text
+
+
+def run(args: argparse.Namespace) -> int:
+    display = not args.no_display
+    if display and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
+            and not os.environ.get("WAYLAND_DISPLAY"):
+        print("no display found: running headless (--no-display)", file=sys.stderr)
+        display = False
+    capture = LiveCapture(camera_source(args.camera), pace=not args.no_pace)
+    video = json_writer = None
+    processed, started, identities = 0, time.perf_counter(), set()
+    try:
+        components = build_components(args, fps=capture.fps, detect_every=args.detect_every)
+        print(f"hrtrack live: {args.camera} ({capture.width}x{capture.height}, "
+              f"{capture.fps:.1f} fps) with {components.description}", file=sys.stderr)
+        if args.output_video:
+            video = VideoWriter(args.output_video, capture.fps, capture.width, capture.height)
+        if args.output_json:
+            json_writer = PoseTrackJsonWriter(args.output_json, f"camera_{args.camera}",
+                                              components.keypoint_set.name, capture.width,
+                                              capture.height, capture.fps)
+        rate = 0.0
+        capture.start()
+        started = time.perf_counter()
+        while args.max_frames is None or processed < args.max_frames:
+            item = capture.latest()
+            if item is None:
+                break
+            index, frame = item
+            tick = time.perf_counter()
+            result = components.pipeline.process(frame, index)
+            elapsed = time.perf_counter() - tick
+            rate = 1.0 / elapsed if rate == 0 else 0.9 * rate + 0.1 / max(elapsed, 1e-6)
+            identities.update(int(t) for t in result.track_ids if t >= 0)
+            processed += 1
+            if json_writer is not None:
+                json_writer.add_frame(index, result.poses, result.boxes, result.track_ids)
+            if display or video is not None:
+                image = draw_poses(frame, result.poses, result.track_ids,
+                                   components.keypoint_set,
+                                   result.boxes if args.draw_boxes else None,
+                                   text=f"{rate:.1f} fps")
+                if video is not None:
+                    video.write(image)
+                if display:
+                    cv2.imshow(WINDOW, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        capture.close()
+        if video is not None:
+            video.close()
+        if json_writer is not None:
+            json_writer.close()
+        if display:
+            cv2.destroyAllWindows()
+    print(f"processed {processed} of {capture.captured} captured frames ({capture.dropped} "
+          f"dropped to stay live) in {time.perf_counter() - started:.1f} s, {len(identities)} "
+          "identities", file=sys.stderr)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_reporting_errors(run, parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""The whole system over a PoseTrack18 split: boxes, poses and tracks for every sequence, written
+as official prediction files and scored by the built-in evaluator.
+
+    python -m benchmarks.posetrack18.run --data-root DIR [--split val]
+        --boxes gt|detections|DETECTOR [--detections FILE] [--pose-model NAME]
+        [--pose-weights PATH_OR_URL] [tracker options] --output PRED_DIR [--evaluate]
+
+Sequences are read from ``DIR/annotations/<split>/*.json`` (official layout; ``--annotations``
+takes another folder or mmpose's single-file form) and processed in frame order through the
+same pipeline as ``apps/track_video.py`` (:class:`apps.pipeline.PoseTrackingPipeline`), with a
+fresh tracker per sequence. Each sequence's prediction file (same name as its annotation file;
+every image of the sequence, ``track_id``, per-joint ``scores``) is written atomically, so a rerun
+skips finished sequences unless ``--overwrite``. Under ``torchrun`` every rank takes every
+``WORLD_SIZE``-th sequence and rank 0 evaluates once all are written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from apps.components import (AppError, add_model_arguments, add_tracker_arguments,
+                             build_components, run_reporting_errors)
+from apps.posetrack_json import person_annotation
+from pose.atomic_write import write_json_atomic
+from pose.datasets.coco import read_rgb
+from pose.datasets.posetrack18 import PoseTrackSequence, keypoint_extent, read_posetrack18
+from pose.keypoints import POSETRACK18, convert_poses
+from tracker.tracker import PoseTracker
+
+DETECTION_SCORE = 0.4  # the published recipe's person-score threshold for detections
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, required=True,
+                        help="PoseTrack18 root (holds images/<split>/ and annotations/<split>/)")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--annotations", type=Path, default=None,
+                        help="annotation folder or mmpose single file (default: "
+                             "DATA_ROOT/annotations/SPLIT)")
+    parser.add_argument("--boxes", required=True,
+                        help="gt (annotated boxes), detections (a detection file) or a detector "
+                             "name (yolox, cascade_rcnn, fasterrcnn_resnet50_fpn_v2...)")
+    parser.add_argument("--detections", type=Path, default=None,
+                        help="with --boxes detections: mmpose's PoseTrack18 human-detection JSON")
+    parser.add_argument("--oracle", action="store_true",
+                        help="feed the GT keypoints in place of the pose network (tests the "
+                             "plumbing; needs --boxes gt)")
+    parser.add_argument("--output", type=Path, required=True, help="prediction folder")
+    parser.add_argument("--overwrite", action="store_true", help="redo finished sequences")
+    parser.add_argument("--sequences", default=None,
+                        help="comma-separated sequence names to run (default: all)")
+    parser.add_argument("--pose-nms", type=float, default=None,
+                        help="OKS-NMS threshold (default 0.9 for detections, off for gt)")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="score the predictions with the built-in evaluator")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="with --evaluate: write the tables here")
+    add_model_arguments(parser)
+    add_tracker_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.boxes == "detections" and args.detections is None:
+        parser.error("--boxes detections needs --detections FILE")
+    if args.oracle and args.boxes != "gt":
+        parser.error("--oracle needs --boxes gt")
+    if args.boxes not in ("gt", "detections"):
+        args.detector = args.boxes
+    if args.box_threshold == parser.get_default("box_threshold"):
+        args.box_threshold = DETECTION_SCORE
+    if args.pose_nms is None and args.boxes != "gt":
+        args.pose_nms = 0.9
+    return args
+
+
+def distributed_rank() -> tuple:
+    """``(rank, world_size)`` from torchrun's environment ((0, 1) otherwise)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def annotation_source(args: argparse.Namespace) -> Path:
+    return args.annotations or args.data_root / "annotations" / args.split
+
+
+def load_sequences(args: argparse.Namespace) -> List[PoseTrackSequence]:
+    source = annotation_source(args)
+    if source.is_dir():
+        files = sorted(source.glob("*.json"))
+        if not files:
+            raise FileNotFoundError(f"no PoseTrack18 annotation files (*.json) in {source}")
+    else:
+        files = [source]
+    sequences = [seq for path in files for seq in read_posetrack18(path)]
+    if args.sequences:
+        wanted = set(args.sequences.split(","))
+        unknown = wanted - {s.name for s in sequences}
+        if unknown:
+            raise AppError(f"--sequences: unknown {', '.join(sorted(unknown))}")
+        sequences = [s for s in sequences if s.name in wanted]
+    return sorted(sequences, key=lambda s: s.name)
+
+
+def prediction_name(sequence: PoseTrackSequence) -> str:
+    """Prediction file name: the official file's name (``<seq>.json``), also for sequences of
+    mmpose's single file."""
+    return f"{sequence.name}.json"
+
+
+def gt_people(sequence: PoseTrackSequence, image_id: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The annotated people of an image that have a box (the file's, else their keypoints'
+    extent): boxes ``[N, 5]`` (score 1) and, for the oracle, their keypoints ``[N, 17, 3]`` with
+    score = visibility (0/1)."""
+    boxes, poses = [], []
+    for person in sequence.persons(image_id):
+        box = person.bbox if np.isfinite(person.bbox).all() else keypoint_extent(person.keypoints)
+        if np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1]:
+            boxes.append(np.append(box, 1.0))
+            kp = person.keypoints.copy()
+            kp[:, 2] = (kp[:, 2] > 0).astype(np.float64)
+            poses.append(kp)
+    return (np.asarray(boxes, np.float32).reshape(-1, 5),
+            np.asarray(poses, np.float64).reshape(-1, POSETRACK18.num_joints, 3))
+
+
+class BoxSource:
+    """Person boxes per image for ``--boxes gt|detections`` (None: the pipeline's detector)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.kind = args.boxes
+        self.threshold = args.box_threshold
+        if self.kind == "detections":
+            from detectors.from_file import FileDetector
+
+            self._file = FileDetector(str(args.detections), score_threshold=self.threshold)
+
+    def __call__(self, sequence: PoseTrackSequence, image_id: int) -> Optional[np.ndarray]:
+        if self.kind == "gt":
+            return gt_people(sequence, image_id)[0]
+        if self.kind == "detections":
+            return self._file.boxes_for(image_id)
+        return None
+
+
+def run_sequence(sequence: PoseTrackSequence, components, args: argparse.Namespace,
+                 boxes: BoxSource, model_layout: str) -> dict:
+    """Processes one sequence and returns its prediction file content."""
+    pipeline = components.pipeline
+    config = pipeline.tracker.config
+    pipeline.start_sequence(PoseTracker(config, device=str(pipeline.estimator.device)))
+    annotations = []
+    for image in sequence.images:
+        path = args.data_root / image.file_name
+        if not path.is_file():
+            raise AppError(f"image not found: {path} (is --data-root the folder holding "
+                           f"{Path(image.file_name).parts[0]}/?)")
+        frame = read_rgb(path)
+        frame_boxes = boxes(sequence, image.image_id)
+        poses = gt_people(sequence, image.image_id)[1] if args.oracle else None
+        result = pipeline.process(frame, image.frame_index, boxes=frame_boxes, poses=poses)
+        layout = POSETRACK18.name if args.oracle else model_layout
+        converted = convert_poses(result.poses, layout, POSETRACK18.name)
+        for k, track_id in enumerate(result.track_ids):
+            if track_id >= 0:
+                annotations.append(person_annotation(image.image_id, track_id, converted[k],
+                                                     result.boxes[k], len(annotations)))
+    categories = sequence.categories or [{"id": 1, "name": "person",
+                                          "keypoints": list(POSETRACK18.names)}]
+    return {"images": [image.raw for image in sequence.images], "annotations": annotations,
+            "categories": categories}
+
+
+def gt_folder(args: argparse.Namespace, sequences: List[PoseTrackSequence]) -> Path:
+    """A folder holding one GT file per processed sequence, for the evaluator: the official
+    annotation folder when every sequence of it was run, else ``<output>_gt`` written from the
+    annotation files (also for mmpose's single file)."""
+    source = annotation_source(args)
+    if source.is_dir() and not args.sequences:
+        return source
+    folder = args.output.parent / f"{args.output.name}_gt"
+    loaded: Dict[Path, dict] = {}
+    for sequence in sequences:
+        data = loaded.setdefault(sequence.source, json.loads(sequence.source.read_text()))
+        ids = {image.image_id for image in sequence.images}
+        write_json_atomic({"images": [image.raw for image in sequence.images],
+                           "annotations": [a for a in data.get("annotations", [])
+                                           if a.get("image_id") in ids],
+                           "categories": data.get("categories", [])},
+                          folder / prediction_name(sequence))
+    return folder
+
+
+def run(args: argparse.Namespace) -> int:
+    rank, world = distributed_rank()
+    sequences = load_sequences(args)
+    mine = sequences[rank::world]
+    todo = [s for s in mine if args.overwrite or not (args.output / prediction_name(s)).exists()]
+    args.output.mkdir(parents=True, exist_ok=True)
+    print(f"[rank {rank}/{world}] {len(sequences)} sequences, {len(mine)} here, "
+          f"{len(mine) - len(todo)} already written", file=sys.stderr)
+    if todo:
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        if world > 1 and args.device in (None, "cuda") and torch.cuda.is_available():
+            args.device = f"cuda:{local_rank % torch.cuda.device_count()}"  # one GPU per rank
+        components = build_components(args, detect_every=1,
+                                      use_detector=args.boxes not in ("gt", "detections"))
+        components.pipeline.pose_nms = args.pose_nms
+        components.pipeline.min_box_score = args.box_threshold
+        layout = components.keypoint_set.name
+        if layout not in ("coco", POSETRACK18.name) and not args.oracle:
+            raise AppError(f"the pose model outputs the {layout!r} joint layout; PoseTrack18 "
+                           "needs a COCO or PoseTrack18 model")
+        box_source = BoxSource(args)
+        for sequence in tqdm(todo, desc=f"rank {rank}", unit="seq", disable=None):
+            started = time.perf_counter()
+            prediction = run_sequence(sequence, components, args, box_source, layout)
+            write_json_atomic(prediction, args.output / prediction_name(sequence))
+            tqdm.write(f"[rank {rank}] {sequence.name}: {len(sequence.images)} frames, "
+                       f"{len(prediction['annotations'])} poses, "
+                       f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if world > 1:
+        _barrier()
+    if rank == 0 and args.evaluate:
+        from .evaluate import print_tables
+        from .poseval import evaluate_folders
+
+        result = evaluate_folders(gt_folder(args, sequences), args.output)
+        print(f"\n{len(result.sequences)} sequences evaluated\n")
+        print_tables(result.tables())
+        if args.json:
+            write_json_atomic(result.tables(), args.json, indent=2)
+    return 0
+
+
+def _barrier() -> None:
+    """Waits for every torchrun rank (gloo: works on CPU-only machines too)."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_reporting_errors(run, parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

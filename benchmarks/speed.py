@@ -1,0 +1,368 @@
+"""How fast hrtrack runs on this machine, against the machine's own matrix-multiply throughput.
+
+    python -m benchmarks.speed [--json OUT.json] [--device cpu|cuda] [--quick] [--explore]
+        [--threads N] [--presets hrnet_w32 pose_resnet_50] [--batches 1 8] [--repeat 3]
+
+Sections (the JSON has one key each):
+
+* ``matmul_gflops``: fp32 throughput of a large square matrix multiply (best of several runs
+  and sizes; on CPU the better of torch/MKL and numpy/OpenBLAS), the reference;
+* ``pose``: for each preset and batch size, ms per crop and achieved GFLOP/s (true multiply-adds
+  x 2 / time, transposed convolutions at their input size, see :mod:`pose.complexity`) of the
+  plain module (eval, default memory format, ``torch.no_grad``), of hrtrack's optimised path
+  (:func:`pose.inference.optimize_for_inference`: BN folded, channels-last, inference mode) and,
+  when ``onnx`` and ``onnxruntime`` are installed, of the exported network run by onnxruntime;
+  each with its fraction of ``matmul_gflops`` and its speed-up over the plain module.
+  ``--explore`` adds single-step variants for the first preset at the largest batch
+  (channels-last only, folding only, ``torch.compile``), to see what each step brings;
+* ``crops``: ms per frame to crop and normalise 20 persons with each crop method (see
+  :mod:`pose.transforms`) and to decode their heatmaps;
+* ``pipeline``, ``tracker_us_per_frame_20_people``, ``memory``: hooks, see
+  :data:`EXTRA_SECTIONS` (filled by the pipeline/tracker owners; ``null`` until then);
+* ``acceptance``: the issue's targets, checked from the numbers present.
+
+Timing: each configuration runs once or twice to warm up, then ``--repeat`` times; the best run
+is reported (the least disturbed by other processes), the median is kept in the JSON too.
+``machine`` records the CPU, threads and the load average before and after, since other jobs
+on the machine lower every figure (multi-threaded torch most: its threads wait for each other at
+every operation). On a busy machine ``--threads 1 --clock cpu`` measures per-core throughput by
+CPU time, which other processes disturb much less.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from pose import build_model
+from pose.decode import heatmaps_to_keypoints
+from pose.estimator import prepare_crops
+from pose.atomic_write import write_json_atomic
+from pose.complexity import count_complexity
+from pose.fuse import fold_batchnorm
+from pose.inference import optimize_for_inference
+from pose.transforms import CROP_METHODS, box_to_center_scale
+
+from .shared_data import SHARED_DATA
+
+DEFAULT_PRESETS = ("hrnet_w32", "pose_resnet_50")
+TARGET_FRACTION_OF_MATMUL = 0.85
+TARGET_SPEEDUP = 1.2
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCKS["wall"]  # set by --clock
+
+
+def time_call(fn: Callable[[], object], device: torch.device, repeat: int,
+              warmup: int = 1) -> Dict[str, float]:
+    """Best and median time in seconds of ``fn()`` over ``repeat`` runs after ``warmup``, by
+    :data:`clock` (wall time, or with ``--clock cpu`` the process's CPU time)."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeat):
+        start = clock()
+        fn()
+        _sync(device)
+        times.append(clock() - start)
+    return {"best": min(times), "median": statistics.median(times)}
+
+
+def matmul_gflops(device: torch.device, sizes: Sequence[int] = (2048, 4096),
+                  repeat: int = 5) -> Dict[str, float]:
+    """fp32 ``n x n`` matrix-multiply GFLOP/s (``2 n^3`` / best time): torch on ``device`` and,
+    on CPU, numpy; ``gflops`` is the best of all."""
+    result: Dict[str, float] = {}
+    for n in sizes:
+        a = torch.randn(n, n, device=device)
+        b = torch.randn(n, n, device=device)
+        out = torch.empty(n, n, device=device)
+        t = time_call(lambda: torch.mm(a, b, out=out), device, repeat)["best"]
+        result[f"torch_{n}"] = 2 * n ** 3 / t / 1e9
+        if device.type == "cpu":
+            an, bn = a.numpy(), b.numpy()
+            t = time_call(lambda: an @ bn, device, repeat)["best"]
+            result[f"numpy_{n}"] = 2 * n ** 3 / t / 1e9
+    result = {k: round(v, 2) for k, v in result.items()}
+    result["gflops"] = max(result.values())
+    return result
+
+
+def _runners(model: torch.nn.Module, device: torch.device, explore: bool,
+             onnx_dir: Optional[Path]):
+    """``(path name, callable x -> heatmaps, input memory format)`` for every measured path."""
+    plain = model.to(device).eval()
+
+    def run_plain(x):
+        with torch.no_grad():
+            return plain(x)
+
+    yield "plain", run_plain, torch.contiguous_format
+    if explore:
+        cl_only = copy.deepcopy(plain).to(memory_format=torch.channels_last)
+
+        def run_cl(x):
+            with torch.inference_mode():
+                return cl_only(x)
+
+        yield "channels_last_only", run_cl, torch.channels_last
+        folded = fold_batchnorm(plain)
+
+        def run_folded(x):
+            with torch.inference_mode():
+                return folded(x)
+
+        yield "fold_bn_only", run_folded, torch.contiguous_format
+    fast = optimize_for_inference(plain)
+    yield "optimised", fast, torch.channels_last
+    if device.type == "cuda":
+        yield "optimised_fp16", optimize_for_inference(plain, dtype=torch.float16), \
+            torch.channels_last
+    if explore:
+        yield "optimised_compiled", optimize_for_inference(plain, compile=True), \
+            torch.channels_last
+    if onnx_dir is not None and device.type == "cpu":
+        from pose.export import export_onnx
+        from pose.onnx_runtime import OnnxPoseModel
+
+        path = onnx_dir / f"{model.preset.name}.onnx"
+        if not path.exists():
+            export_onnx(plain.cpu(), path, exporter="torchscript")
+            plain.to(device)
+        yield "onnxruntime", OnnxPoseModel(path, threads=torch.get_num_threads()), \
+            torch.contiguous_format
+
+
+def measure_pose(presets: Sequence[str], batches: Sequence[int], device: torch.device,
+                 repeat: int, reference_gflops: float, explore: bool = False,
+                 onnx_dir: Optional[Path] = None) -> List[dict]:
+    """One row per (preset, batch, path) with ms per crop and GFLOP/s; see the module doc."""
+    rows = []
+    for p_index, name in enumerate(presets):
+        model = build_model(name).eval()
+        macs = count_complexity(model, model.preset.input_size, official=False).multiply_adds
+        for batch in batches:
+            last = p_index == 0 and batch == max(batches)
+            x = torch.randn(batch, 3, *model.preset.input_size, generator=torch.Generator()
+                            .manual_seed(0)).to(device)
+            plain_ms = None
+            for path, run, memory_format in _runners(model, device, explore and last,
+                                                     onnx_dir):
+                xin = x.contiguous(memory_format=memory_format)
+                warmup = 2 if path.endswith("compiled") else 1
+                t = time_call(lambda: run(xin), device, repeat, warmup)
+                ms = 1000 * t["best"] / batch
+                gflops = 2 * macs * batch / t["best"] / 1e9
+                plain_ms = ms if path == "plain" else plain_ms
+                row = {"preset": name, "input": "x".join(map(str, model.preset.input_size)),
+                       "batch": batch, "path": path, "ms_per_crop": round(ms, 2),
+                       "ms_per_crop_median": round(1000 * t["median"] / batch, 2),
+                       "gflops": round(gflops, 2),
+                       "fraction_of_matmul": round(gflops / reference_gflops, 3),
+                       "speedup_vs_plain": round(plain_ms / ms, 2) if plain_ms else None,
+                       "true_gmacs_per_crop": round(macs / 1e9, 3)}
+                rows.append(row)
+                print(f"{name:16s} {row['input']:>8s} {batch:>5d} {path:20s} "
+                      f"{row['ms_per_crop']:10.1f} {row['gflops']:8.1f} "
+                      f"{100 * row['fraction_of_matmul']:8.1f}% "
+                      f"{row['speedup_vs_plain'] or 1.0:7.2f}x", flush=True)
+        del model
+    return rows
+
+
+def measure_crops(repeat: int, persons: int = 20, frame_size: Tuple[int, int] = (1002, 1000),
+                  input_size: Tuple[int, int] = (256, 192), seed: int = 0) -> dict:
+    """Milliseconds per frame of :func:`pose.estimator.prepare_crops` (crop + normalisation)
+    with each crop method, and of heatmap decoding, for ``persons`` random boxes in a random
+    frame of ``frame_size = (height, width)`` (the shared videos' size); best of
+    ``repeat * 10`` runs."""
+    rng = np.random.default_rng(seed)
+    height, width = frame_size
+    frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    corner = rng.uniform(0, [width * 0.8, height * 0.6], (persons, 2))
+    boxes = np.concatenate([corner, corner + rng.uniform([40, 100], [width * 0.2, height * 0.4],
+                                                          (persons, 2))], axis=1)
+    cpu = torch.device("cpu")
+    result: dict = {"frame": f"{width}x{height}", "persons": persons,
+                    "input": "x".join(map(str, input_size))}
+    for method in CROP_METHODS:
+        t = time_call(lambda: prepare_crops(frame, boxes, input_size, crop=method), cpu,
+                      repeat * 10)
+        result[f"prepare_ms_{method}"] = round(1000 * t["best"], 3)
+    center, scale = box_to_center_scale(boxes, input_size)
+    heatmaps = rng.random((persons, 17, input_size[0] // 4, input_size[1] // 4), np.float32)
+    for method in ("official", "dark"):
+        t = time_call(lambda: heatmaps_to_keypoints(heatmaps, center, scale, method), cpu,
+                      repeat * 10)
+        result[f"decode_ms_{method}"] = round(1000 * t["best"], 3)
+    return result
+
+
+# --- Hooks for the other sections of issue 9 -------------------------------------------------
+# Each takes the parsed arguments and returns what goes under its key in the JSON (a dict, or
+# for the tracker a number of microseconds), or None when it is not measured (yet). The owners
+# of the pipeline and of the tracker replace these bodies; ``acceptance`` below reads:
+#   pipeline["fraction_outside_networks"], tracker_us_per_frame_20_people,
+#   memory["peak_rss_ratio_long_vs_short"].
+
+def measure_pipeline(args: argparse.Namespace) -> Optional[dict]:
+    """The video app on a real video (:mod:`benchmarks.pipeline_speed`): frames/s, ms per frame
+    of every stage and ``fraction_outside_networks`` (wall time outside the detector and
+    pose-network forwards)."""
+    from .pipeline_speed import VIDEO, pipeline_figures
+
+    figures = pipeline_figures(SHARED_DATA / VIDEO, 30 if args.quick else 100, "hrnet_w32",
+                               None, args.device)
+    figures["fraction_outside_networks"] = figures.pop("outside_networks_fraction")
+    return figures
+
+
+def measure_tracker(args: argparse.Namespace) -> Optional[float]:
+    """Tracker cost per frame with 20 people, flow excluded, in microseconds."""
+    from .tracking import tracker_us_per_frame_20_people
+
+    return tracker_us_per_frame_20_people(frames=200 if args.quick else 1000)
+
+
+def measure_memory(args: argparse.Namespace) -> Optional[dict]:
+    """Peak RSS of a run over 39 frames of the real video and of one over 390 (each in its own
+    process); skipped with ``--quick``."""
+    if args.quick:
+        return None
+    from .pipeline_speed import VIDEO, memory_figures
+
+    m = memory_figures(SHARED_DATA / VIDEO, 39, "hrnet_w32", None, args.device)
+    return {"frames_short": m["short_frames"], "frames_long": m["long_frames"],
+            "peak_rss_mb_short": m["short_peak_rss_mb"], "peak_rss_mb_long": m["long_peak_rss_mb"],
+            "peak_rss_ratio_long_vs_short": m["long_over_short"]}
+
+
+EXTRA_SECTIONS: Dict[str, Callable[[argparse.Namespace], object]] = {
+    "pipeline": measure_pipeline,
+    "tracker_us_per_frame_20_people": measure_tracker,
+    "memory": measure_memory,
+}
+
+
+def acceptance(result: dict) -> Dict[str, Optional[bool]]:
+    """The issue's targets, ``None`` where the figure is missing."""
+    def row(path: str) -> Optional[dict]:
+        return next((r for r in result.get("pose", []) if r["preset"] == "hrnet_w32"
+                     and r["batch"] == 8 and r["path"] == path), None)
+
+    checks: Dict[str, Optional[bool]] = {}
+    fast = row("optimised")
+    checks["hrnet_w32_b8_optimised_ge_85pct_matmul"] = (
+        None if fast is None else fast["fraction_of_matmul"] >= TARGET_FRACTION_OF_MATMUL)
+    checks["hrnet_w32_b8_optimised_ge_1.2x_plain"] = (
+        None if fast is None else fast["speedup_vs_plain"] >= TARGET_SPEEDUP)
+    ort = row("onnxruntime")
+    checks["hrnet_w32_b8_onnxruntime_ge_85pct_matmul"] = (
+        None if ort is None else ort["fraction_of_matmul"] >= TARGET_FRACTION_OF_MATMUL)
+    pipeline = result.get("pipeline") or {}
+    outside = pipeline.get("fraction_outside_networks")
+    checks["pipeline_outside_networks_le_15pct"] = None if outside is None else outside <= 0.15
+    tracker = result.get("tracker_us_per_frame_20_people")
+    checks["tracker_lt_1000us_20_people"] = None if tracker is None else tracker < 1000
+    ratio = (result.get("memory") or {}).get("peak_rss_ratio_long_vs_short")
+    checks["memory_long_within_10pct"] = None if ratio is None else ratio <= 1.10
+    return checks
+
+
+def machine_info(device: torch.device) -> dict:
+    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "device": str(device), "load_average_start": list(os.getloadavg())}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repeats, one matmul size, no onnxruntime")
+    parser.add_argument("--explore", action="store_true",
+                        help="also time single optimisation steps and torch.compile")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--presets", nargs="+", default=list(DEFAULT_PRESETS))
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--repeat", type=int, help="timed runs per configuration "
+                        "(default 3, --quick 2)")
+    parser.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime rows")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="'cpu' times by the process's CPU time: with --threads 1 it "
+                        "discounts time lost to other processes on a busy machine (CPU only)")
+    args = parser.parse_args(argv)
+    global clock
+    if args.clock == "cpu" and not args.device.startswith("cpu"):
+        parser.error("--clock cpu needs --device cpu")
+    clock = CLOCKS[args.clock]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    repeat = args.repeat or (2 if args.quick else 3)
+    result: dict = {"machine": machine_info(device), "clock": args.clock}
+    print(f"{result['machine']['cpu']}, {result['machine']['cores']} cores, "
+          f"{torch.get_num_threads()} torch threads, device {device}, load average "
+          f"{result['machine']['load_average_start'][0]:.2f}")
+
+    mm = matmul_gflops(device, sizes=(2048,) if args.quick else (2048, 4096))
+    result["matmul_gflops"] = mm["gflops"]
+    result["matmul"] = mm
+    sizes = ", ".join(f"{k} {v}" for k, v in mm.items() if k != "gflops")
+    print(f"matmul_gflops {mm['gflops']:.1f} ({sizes})")
+
+    use_onnx = not (args.quick or args.no_onnx) and device.type == "cpu"
+    if use_onnx:
+        use_onnx = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime"))
+    print(f"\n{'preset':16s} {'input':>8s} {'batch':>5s} {'path':20s} {'ms/crop':>10s} "
+          f"{'GFLOP/s':>8s} {'of matmul':>9s} {'vs plain':>8s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        result["pose"] = measure_pose(args.presets, args.batches, device, repeat,
+                                      mm["gflops"], explore=args.explore,
+                                      onnx_dir=Path(tmp) if use_onnx else None)
+    result["crops"] = measure_crops(repeat)
+    print("\ncrops and decoding, ms per frame:", ", ".join(
+        f"{k} {v}" for k, v in result["crops"].items()))
+    for key, section in EXTRA_SECTIONS.items():
+        result[key] = section(args)
+        if result[key] is not None:
+            print(f"{key}: {result[key]}")
+    result["acceptance"] = acceptance(result)
+    result["machine"]["load_average_end"] = list(os.getloadavg())
+    print("\nacceptance:", ", ".join(f"{k} {v}" for k, v in result["acceptance"].items()))
+    print(f"load average at end {result['machine']['load_average_end'][0]:.2f}")
+    if args.json:
+        write_json_atomic(result, args.json, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Multi-process training through ``torchrun``: process group, device, rank-0 duties.
+
+``torchrun --nproc_per_node=N -m benchmarks.coco.train ...`` sets ``RANK``, ``LOCAL_RANK`` and
+``WORLD_SIZE``; :func:`init_distributed` then joins the process group (NCCL with GPUs, gloo on the
+CPU). Without those variables everything runs in one process.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """This process's place in the run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @classmethod
+    def current(cls) -> "DistributedContext":
+        """The initialised process group's rank and size (one process when there is none)."""
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size(),
+                       int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+        return cls()
+
+    def default_device(self) -> torch.device:
+        """``cuda:<local rank>`` when GPUs exist, else the CPU."""
+        if torch.cuda.is_available():
+            return torch.device("cuda", self.local_rank % torch.cuda.device_count())
+        return torch.device("cpu")
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        """The mean of ``value`` over all processes (itself with one process)."""
+        if not self.distributed:
+            return value
+        value = value.detach().clone()
+        dist.all_reduce(value)
+        return value / self.world_size
+
+
+def init_distributed(backend: Optional[str] = None) -> DistributedContext:
+    """Joins the process group described by torchrun's environment variables, if any."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and not dist.is_initialized():
+        if backend is None:
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend)
+    return DistributedContext.current()
+
+
+def cleanup_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,93 @@
+"""ONNX export (python -m pose.export) and the onnxruntime runner, against PyTorch."""
+import numpy as np
+import pytest
+import torch
+
+import pose
+from helpers import shared_path
+from pose.estimator import TopDownEstimator
+from test_transforms import coco_sample_persons
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from pose.export import export_onnx, main  # noqa: E402
+from pose.onnx_runtime import OnnxPoseModel  # noqa: E402
+
+REFERENCE = "reference/hrnet_small_w8_256x192_official.pth"
+
+
+def tiny_hrnet():
+    """An HRNet with one module per stage and one block per branch: a quick export."""
+    return pose.build_model("hrnet_w4", input_size=(64, 64),
+                            num_modules=(1, 1, 1), num_blocks=1).eval()
+
+
+@pytest.fixture(scope="module")
+def reference_onnx(tmp_path_factory):
+    """The reference HRNet-W8 checkpoint exported by the CLI (which checks it with
+    onnxruntime and must pass)."""
+    path = tmp_path_factory.mktemp("onnx") / "w8.onnx"
+    code = main(["hrnet_w8", "--output", str(path), "--weights", str(shared_path(REFERENCE)),
+                 "--exporter", "torchscript"])
+    assert code == 0
+    return path
+
+
+def test_cli_reports_the_difference_from_pytorch(reference_onnx, capsys):
+    model = OnnxPoseModel(reference_onnx)
+    assert model.preset.name == "hrnet_w8" and model.preset.input_size == (256, 192)
+    assert model.color == "rgb"
+    x = torch.load(shared_path("reference/input_2x3x256x192.pt"), weights_only=True)
+    expected = torch.load(shared_path("reference/hrnet_small_w8_256x192_official_output.pt"),
+                          weights_only=True)
+    torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-4)
+    torch.testing.assert_close(model(x[1:]), expected[1:], rtol=0, atol=1e-4)  # dynamic batch
+
+
+def test_estimator_runs_the_onnx_network_like_the_torch_one(reference_onnx):
+    image, boxes = coco_sample_persons(0)
+    torch_model = pose.build_model("hrnet_w8", weights=str(shared_path(REFERENCE)))
+    expected = TopDownEstimator(torch_model)(image, boxes)
+    actual = TopDownEstimator(OnnxPoseModel(reference_onnx, threads=1))(image, boxes)
+    np.testing.assert_allclose(actual, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_dynamic_batch_export(tmp_path, exporter):
+    if exporter == "dynamo":
+        pytest.importorskip("onnxscript")
+    model = tiny_hrnet()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    dynamic = OnnxPoseModel.from_torch(model, exporter=exporter)  # via a temporary file
+    assert dynamic.preset == model.preset
+    torch.testing.assert_close(dynamic(x), expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(dynamic(x[:1]), expected[:1], rtol=0, atol=1e-5)
+
+
+def test_fixed_batch_export_and_recorded_colour(tmp_path):
+    model = tiny_hrnet()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    fixed = OnnxPoseModel(export_onnx(model, tmp_path / "f.onnx", batch=3, color="bgr",
+                                      exporter="torchscript"))
+    assert fixed.color == "bgr" and TopDownEstimator(fixed, flip=False).color == "bgr"
+    torch.testing.assert_close(fixed(x), expected, rtol=0, atol=1e-5)
+    with pytest.raises(Exception):
+        fixed(x[:2])
+
+
+def test_files_without_metadata_need_a_preset(tmp_path):
+    import onnx
+
+    model = tiny_hrnet()
+    path = export_onnx(model, tmp_path / "m.onnx", exporter="torchscript")
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(path))
+    with pytest.raises(ValueError, match="preset"):
+        OnnxPoseModel(path)
+    assert OnnxPoseModel(path, preset=model.preset).color == "rgb"

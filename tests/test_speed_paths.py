@@ -1,0 +1,84 @@
+"""The optimised inference path against the plain network, and the speed benchmark's checks."""
+import pytest
+import torch
+
+import pose
+from helpers import shared_path
+from pose.inference import InferenceModel, optimize_for_inference
+from test_fuse import randomise_batchnorm
+
+
+def test_optimised_copy_gives_the_reference_heatmaps():
+    weights = shared_path("reference/hrnet_small_w8_256x192_official.pth")
+    model = pose.build_model("hrnet_w8", weights=str(weights)).eval()
+    x = torch.load(shared_path("reference/input_2x3x256x192.pt"), weights_only=True)
+    expected = torch.load(shared_path("reference/hrnet_small_w8_256x192_official_output.pt"),
+                          weights_only=True)
+    fast = optimize_for_inference(model)
+    assert isinstance(fast, InferenceModel) and fast.preset is model.preset
+    assert fast.module.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not any(p.requires_grad for p in fast.parameters())
+    assert model.bn1.running_var.numel() == 64  # the original keeps its BN layers
+    out = fast(x)
+    assert out.dtype == torch.float32 and out.is_contiguous()
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-4)
+    plain = optimize_for_inference(model, fold_bn=False, channels_last=False)
+    torch.testing.assert_close(plain(x[:1]), expected[:1], rtol=0, atol=1e-4)
+
+
+def test_bf16_autocast_and_compile_options_run():
+    net = randomise_batchnorm(pose.build_model("hrnet_w4", input_size=(64, 64),
+                                               num_modules=(1, 1, 1), num_blocks=1))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = net(x)
+    half = optimize_for_inference(net, dtype=torch.bfloat16)
+    out = half(x)
+    assert out.dtype == torch.float32
+    assert (out - expected).abs().max() < 0.05 * expected.abs().max()  # bf16: 8 mantissa bits
+    assert (out - expected).abs().max() > 0  # it did run in reduced precision
+    compiled = optimize_for_inference(net, compile={"backend": "eager"})
+    torch.testing.assert_close(compiled(x), expected, rtol=1e-4, atol=1e-4)
+    assert "_compiled" not in dict(compiled.named_modules())
+    with pytest.raises(ValueError, match="dtype"):
+        optimize_for_inference(net, dtype=torch.int8)
+
+
+def test_benchmark_acceptance_reads_the_issue_targets_from_the_json_sections():
+    from benchmarks.speed import EXTRA_SECTIONS, acceptance
+
+    assert set(EXTRA_SECTIONS) == {"pipeline", "tracker_us_per_frame_20_people", "memory"}
+    rows = [{"preset": "hrnet_w32", "batch": 8, "path": "optimised", "fraction_of_matmul": 0.9,
+             "speedup_vs_plain": 1.1},
+            {"preset": "hrnet_w32", "batch": 1, "path": "optimised", "fraction_of_matmul": 0.1,
+             "speedup_vs_plain": 9.0}]
+    checks = acceptance({"pose": rows, "pipeline": {"fraction_outside_networks": 0.2},
+                         "tracker_us_per_frame_20_people": 900.0, "memory": None})
+    assert checks["hrnet_w32_b8_optimised_ge_85pct_matmul"] is True
+    assert checks["hrnet_w32_b8_optimised_ge_1.2x_plain"] is False
+    assert checks["hrnet_w32_b8_onnxruntime_ge_85pct_matmul"] is None
+    assert checks["pipeline_outside_networks_le_15pct"] is False
+    assert checks["tracker_lt_1000us_20_people"] is True
+    assert checks["memory_long_within_10pct"] is None
+
+
+class _Untraceable(torch.nn.Module):
+    """Data-dependent control flow: torch.fx cannot trace it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 2, 1)
+        self.bn = torch.nn.BatchNorm2d(2)
+
+    def forward(self, x):
+        return self.bn(self.conv(x)) if x.sum() > 0 else x[:, :2]
+
+
+def test_untraceable_networks_run_unfolded_with_a_warning():
+    net = randomise_batchnorm(_Untraceable())
+    with pytest.warns(UserWarning, match="not folded"):
+        fast = optimize_for_inference(net)
+    assert isinstance(fast.module.bn, torch.nn.BatchNorm2d)
+    x = torch.rand(1, 3, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), net(x))

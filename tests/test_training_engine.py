@@ -1,0 +1,156 @@
+"""Training engine: exact resume, two-process DDP on the CPU, checkpoints and logs."""
+import csv
+import os
+import socket
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import pose
+from pose.keypoints import COCO
+from pose.training import AugmentConfig, TopDownTrainingSet, TrainConfig, Trainer
+from pose.training.records import PersonRecord
+from pose.training.weights import init_official
+from pose.transforms import box_to_center_scale
+
+INPUT = (64, 64)
+TINY = dict(num_modules=(1, 1, 1), num_blocks=1)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a loaded 2-core machine OpenMP's spinning threads slow these tiny
+    steps down many times."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _records(folder, count=6, seed=0):
+    """``count`` persons on 4 random images with random joints (some unlabelled)."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for k in range(count):
+        path = folder / f"image{k % 4}.png"
+        image = rng.integers(0, 255, (120, 100, 3), dtype=np.uint8)
+        if not path.exists():
+            cv2.imwrite(str(path), image)
+        joints = np.column_stack([rng.uniform(20, 80, 17), rng.uniform(10, 110, 17),
+                                  rng.random(17) > 0.2]).astype(float)
+        center, scale = box_to_center_scale(np.array([[15, 5, 85, 115]]), INPUT)
+        records.append(PersonRecord(path, center[0], scale[0], joints, k % 4))
+    return records
+
+
+def _model(seed=0, official=True):
+    torch.manual_seed(seed)
+    model = pose.build_model("hrnet_w8", input_size=INPUT, **TINY)
+    return init_official(model) if official else model
+
+
+def _fit(folder, output, *, batch_size=2, epochs=2, seed=0, resume=None, interrupt=None,
+         workers=0, freeze_bn=False, official=True, lr=1e-3):
+    """Trains the tiny network; returns (model, per-step losses)."""
+    data = TopDownTrainingSet(_records(folder), COCO, INPUT, AugmentConfig(), seed=5)
+    losses = []
+
+    def on_step(epoch, step, loss):
+        if (epoch, step) == interrupt:
+            raise KeyboardInterrupt
+        losses.append(loss)
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_steps=(1,),
+                         warmup_iters=3, workers=workers, freeze_bn=freeze_bn, progress=False)
+    model = _model(seed, official)
+    Trainer(model, data, config, output, on_step=on_step, device="cpu").fit(resume)
+    return model, losses
+
+
+def test_resumed_training_equals_uninterrupted_bit_for_bit(tmp_path):
+    straight, straight_losses = _fit(tmp_path, tmp_path / "a")
+    assert len(straight_losses) == 6 and len(set(straight_losses)) == 6
+    with pytest.raises(KeyboardInterrupt):  # dies in the middle of the second epoch
+        _fit(tmp_path, tmp_path / "b", interrupt=(1, 1))
+    # a fresh process: other initial weights, other global RNG state, data-loader workers
+    torch.manual_seed(123)
+    np.random.seed(7)
+    resumed, resumed_losses = _fit(tmp_path, tmp_path / "b", seed=99,
+                                   resume=tmp_path / "b" / "last.pt", workers=2)
+    assert resumed_losses == straight_losses[3:]
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the log holds each epoch once, the checkpoint loads as ordinary weights
+    with open(tmp_path / "b" / "metrics.csv") as f:
+        epochs = [row["epoch"] for row in csv.DictReader(f) if row["name"] == "train/loss"]
+    assert epochs == ["1", "2"]
+    loaded = pose.build_model("hrnet_w8", input_size=INPUT, **TINY,
+                              weights=str(tmp_path / "b" / "last.pt"))
+    assert all(torch.equal(loaded.state_dict()[k], a[k]) for k in a)
+    with pytest.warns(UserWarning, match=r"other settings .*\(lr\)"):  # finished: restore only
+        _fit(tmp_path, tmp_path / "b", resume=tmp_path / "b" / "last.pt", lr=5e-3)
+
+
+def test_resume_refuses_files_that_are_not_training_checkpoints(tmp_path):
+    torch.save({"state_dict": _model().state_dict()}, tmp_path / "weights.pt")
+    with pytest.raises(pose.CheckpointError, match="not a training checkpoint"):
+        _fit(tmp_path, tmp_path / "run", resume=tmp_path / "weights.pt")
+    with pytest.raises(FileNotFoundError):
+        _fit(tmp_path, tmp_path / "run", resume=tmp_path / "missing.pt")
+
+
+def test_validation_keeps_the_best_checkpoint(tmp_path):
+    data = TopDownTrainingSet(_records(tmp_path, 4), COCO, INPUT, AugmentConfig.none())
+    scores = iter([0.2, 0.5, 0.4])
+
+    def evaluate(model, epoch):
+        assert not model.training
+        return {"AP": next(scores)}
+
+    config = TrainConfig(epochs=3, batch_size=4, workers=0, val_interval=1, progress=False)
+    result = Trainer(_model(), data, config, tmp_path / "run", evaluate=evaluate,
+                     device="cpu").fit()
+    assert result.best == {"metric": "AP", "value": 0.5, "epoch": 2}
+    best = torch.load(result.best_checkpoint, weights_only=True)
+    assert best["epoch"] == 2 and best["metrics"] == {"AP": 0.5}
+    assert [h["val/AP"] for h in result.history] == [0.2, 0.5, 0.4]
+    assert data.epoch == 2  # each epoch draws its own augmentation
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world_size, port, folder, result):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        model, losses = _fit(folder, folder / "ddp", batch_size=2, epochs=1, freeze_bn=True,
+                             official=False, lr=1e-2)
+        if rank == 0:
+            torch.save({"losses": losses, "state": model.state_dict()}, result)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_process_ddp_matches_one_process_on_the_same_global_batch(tmp_path):
+    # BatchNorm statistics are per process without SyncBN (which needs GPUs), so both runs
+    # freeze BatchNorm; everything else - sampling, augmentation, gradient averaging - is shared.
+    result = tmp_path / "ddp.pt"
+    mp.spawn(_ddp_worker, args=(2, _free_port(), tmp_path, result), nprocs=2, join=True)
+    ddp = torch.load(result, weights_only=True)
+    single, losses = _fit(tmp_path, tmp_path / "single", batch_size=4, epochs=1, freeze_bn=True,
+                          official=False, lr=1e-2)
+    assert len(losses) == len(ddp["losses"]) == 2
+    np.testing.assert_allclose(ddp["losses"], losses, rtol=1e-5)
+    assert abs(losses[1] - losses[0]) > 1e-3 * losses[0]  # the first step changed the network
+    state = single.state_dict()
+    for key, value in ddp["state"].items():
+        torch.testing.assert_close(value, state[key], rtol=1e-4, atol=1e-6)

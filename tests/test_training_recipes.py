@@ -1,0 +1,136 @@
+"""Recipes (official hyper-parameters, files, overrides) and the recipe command lines."""
+import csv
+import json
+
+import pytest
+import torch
+
+import pose
+from benchmarks.coco import train as coco_train
+from benchmarks.configs.coco import RECIPES as COCO_RECIPES
+from benchmarks.configs.posetrack18 import RECIPES as POSETRACK_RECIPES
+from benchmarks.posetrack18 import finetune
+from helpers import shared_path
+from pose.training.recipe import RecipeError, apply_overrides, load_recipe, recipe_from_dict
+
+TINY = ["model=hrnet_w8", "input_size=(64, 64)",
+        "model_args={'num_modules': (1, 1, 1), 'num_blocks': 1}", "train.epochs=1",
+        "train.batch_size=6", "train.workers=0", "train.progress=false", "test.flip_test=false"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_official_coco_recipes():
+    w32 = COCO_RECIPES["hrnet_w32_256x192"]
+    assert (w32.train.epochs, w32.train.lr, w32.train.lr_steps, w32.train.batch_size) == \
+        (210, 1e-3, (170, 200), 32)
+    assert (w32.augment.scale_factor, w32.augment.rotation_factor, w32.augment.half_body_prob,
+            w32.augment.rotation_prob, w32.sigma, w32.color) == (0.35, 45, 0.3, 0.6, 2.0, "rgb")
+    w48 = COCO_RECIPES["hrnet_w48_384x288"]
+    assert (w48.model, w48.input_size, w48.sigma, w48.train.batch_size) == \
+        ("hrnet_w48", (384, 288), 3.0, 24)
+    res = COCO_RECIPES["pose_resnet_50_256x192"]
+    assert (res.train.epochs, res.train.lr_steps, res.train.optimizer, res.color) == \
+        (140, (90, 120), "adam", "bgr")
+    assert (res.augment.scale_factor, res.augment.rotation_factor, res.augment.half_body_prob) \
+        == (0.3, 40, 0.0)
+
+
+def test_mmpose_posetrack18_recipe():
+    recipe = POSETRACK_RECIPES["hrnet_w32_256x192"]
+    train = recipe.train
+    assert (train.optimizer, train.lr, train.warmup_iters, train.warmup_ratio, train.lr_steps,
+            train.epochs) == ("adam", 5e-4, 500, 0.001, (10, 15), 20)
+    assert recipe.keypoints == "posetrack18" and recipe.load_from.endswith(
+        "hrnet_w32_coco_256x192-c78dce93_20200708.pth")
+
+
+def test_recipe_files_and_overrides(tmp_path):
+    recipe = apply_overrides(COCO_RECIPES["hrnet_w32_256x192"],
+                             ["train.epochs=3", "train.lr_steps=[1, 2]", "augment.flip=false",
+                              "backbone=none"])
+    assert (recipe.train.epochs, recipe.train.lr_steps, recipe.augment.flip,
+            recipe.backbone) == (3, (1, 2), False, None)
+    path = tmp_path / "mine.json"
+    path.write_text(recipe.to_json())
+    assert load_recipe(str(path), {}) == recipe
+    (tmp_path / "mine.py").write_text(
+        "from pose.training.recipe import Recipe\nRECIPE = Recipe(name='x', model='hrnet_w8')\n")
+    assert load_recipe(str(tmp_path / "mine.py"), {}).model == "hrnet_w8"
+    with pytest.raises(RecipeError, match="unknown"):
+        recipe_from_dict({"name": "x", "train": {"epoch": 3}})
+    with pytest.raises(RecipeError, match="expected int"):
+        apply_overrides(recipe, ["train.epochs=many"])
+    with pytest.raises(RecipeError, match="epochs and batch_size must be positive"):
+        apply_overrides(recipe, ["train.epochs=0"])
+
+
+def test_cli_reports_user_errors_without_traceback(capsys, tmp_path):
+    assert coco_train.main(["--config", "nope"]) == 2
+    assert "unknown recipe 'nope'" in capsys.readouterr().err
+    assert coco_train.main(["--data-root", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert finetune.main(["--data-root", str(tmp_path), "--from", "x.pth"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_coco_training_command_trains_validates_and_resumes(tmp_path, capsys):
+    root = shared_path("data/coco_sample")
+    data = ["--train-annotations", str(root / "test_coco.json"), "--train-images", str(root),
+            "--val-annotations", str(root / "test_coco.json"), "--val-images", str(root)]
+    base = ["--config", "hrnet_w32_256x192", "--set", "backbone=none", "--output",
+            str(tmp_path / "run")] + [a for s in TINY for a in ("--set", s)] + data
+    assert coco_train.main(base) == 0
+    assert coco_train.main(base + ["--set", "train.epochs=2", "--resume",
+                                   str(tmp_path / "run" / "last.pt")]) == 0
+    assert "best AP" in capsys.readouterr().out
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows if r["name"] == "val/AP"] == ["1", "2"]
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["meta"]["recipe"]["model"] == "hrnet_w8"
+
+
+def test_posetrack18_finetune_command_runs_from_a_checkpoint(tmp_path, capsys):
+    root = shared_path("data/posetrack18_sample")
+    torch.manual_seed(0)
+    start = pose.build_model("hrnet_w8", input_size=(64, 64), num_modules=(1, 1, 1),
+                             num_blocks=1)
+    torch.save({"state_dict": start.state_dict()}, tmp_path / "coco.pt")
+    args = ["--from", str(tmp_path / "coco.pt"), "--data-root", str(root),
+            "--train-annotations", str(root / "annotations" / "test_posetrack18_val.json"),
+            "--output", str(tmp_path / "run"), "--set", "train.warmup_iters=2"]
+    assert finetune.main(args + [a for s in TINY for a in ("--set", s)]) == 0
+    assert "best AP" in capsys.readouterr().out
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert 0 <= best["metrics"]["AP"] <= 100 and "AP Head" in best["metrics"]
+    printed = finetune.main(["--from", "x.pth", "--print-config"])
+    assert printed == 0 and json.loads(capsys.readouterr().out)["load_from"] == "x.pth"
+
+
+def test_custom_coco_format_dataset_trains_with_its_own_layout(tmp_path):
+    root = shared_path("data/coco_sample")
+    data = json.loads((root / "test_coco.json").read_text())
+    names = ["snout", "left_eye", "right_eye", "left_ear", "right_ear"]
+    data["categories"][0]["keypoints"] = names
+    data["categories"][0]["skeleton"] = [[1, 2], [1, 3]]
+    for ann in data["annotations"]:
+        ann["keypoints"] = ann["keypoints"][:15]
+    data["annotations"] = [a for a in data["annotations"] if max(a["keypoints"]) > 0]
+    custom = tmp_path / "faces.json"
+    custom.write_text(json.dumps(data))
+    files = ["--train-annotations", str(custom), "--train-images", str(root),
+             "--val-annotations", str(custom), "--val-images", str(root)]
+    args = ["--config", "hrnet_w32_256x192", "--set", "backbone=none", "--set", "keypoints=faces",
+            "--custom-layout", "--sigmas", "0.03,0.03,0.03,0.04,0.04",
+            "--output", str(tmp_path / "run")] + [a for s in TINY for a in ("--set", s)] + files
+    assert coco_train.main(args) == 0
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert best["state_dict"]["final_layer.weight"].shape[0] == 5
+    assert best["meta"]["preset"]["keypoints"] == "faces"
