@@ -12,6 +12,7 @@ from benchmarks.configs.posetrack18 import RECIPES as POSETRACK_RECIPES
 from benchmarks.posetrack18 import finetune
 from helpers import shared_path
 from pose.training.recipe import RecipeError, apply_overrides, load_recipe, recipe_from_dict
+from pose.training.schedule import WarmupMultiStepLR
 
 TINY = ["model=hrnet_w8", "input_size=(64, 64)",
         "model_args={'num_modules': (1, 1, 1), 'num_blocks': 1}", "train.epochs=1",
@@ -29,7 +30,7 @@ def one_thread():
 def test_official_coco_recipes():
     w32 = COCO_RECIPES["hrnet_w32_256x192"]
     assert (w32.train.epochs, w32.train.lr, w32.train.lr_steps, w32.train.batch_size) == \
-        (210, 1e-3, (170, 200), 32)
+        (210, 1e-3, (169, 199), 32)  # LR_STEP [170, 200], stepped before each epoch
     assert (w32.augment.scale_factor, w32.augment.rotation_factor, w32.augment.half_body_prob,
             w32.augment.rotation_prob, w32.sigma, w32.color) == (0.35, 45, 0.3, 0.6, 2.0, "rgb")
     w48 = COCO_RECIPES["hrnet_w48_384x288"]
@@ -37,9 +38,34 @@ def test_official_coco_recipes():
         ("hrnet_w48", (384, 288), 3.0, 24)
     res = COCO_RECIPES["pose_resnet_50_256x192"]
     assert (res.train.epochs, res.train.lr_steps, res.train.optimizer, res.color) == \
-        (140, (90, 120), "adam", "bgr")
+        (140, (89, 119), "adam", "bgr")
     assert (res.augment.scale_factor, res.augment.rotation_factor, res.augment.half_body_prob) \
         == (0.3, 40, 0.0)
+
+
+@pytest.mark.parametrize("name, lr_step", [("hrnet_w32_256x192", (170, 200)),
+                                           ("pose_resnet_50_256x192", (90, 120))])
+def test_coco_recipe_rates_follow_the_official_training_loop(name, lr_step):
+    """The official tools/train.py: MultiStepLR(LR_STEP) and ``lr_scheduler.step()`` at the start
+    of every epoch; the recipe's schedule gives every epoch the rate the official loop trains it
+    with."""
+    recipe = COCO_RECIPES[name].train
+    official_param = torch.nn.Parameter(torch.zeros(1))
+    official_optimizer = torch.optim.Adam([official_param], lr=recipe.lr)
+    official = torch.optim.lr_scheduler.MultiStepLR(official_optimizer, list(lr_step),
+                                                    recipe.lr_factor)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([param], lr=recipe.lr)
+    schedule = WarmupMultiStepLR(optimizer, recipe.lr_steps, iters_per_epoch=2,
+                                 gamma=recipe.lr_factor, warmup_iters=recipe.warmup_iters)
+    for epoch in range(recipe.epochs):
+        official_optimizer.step()  # a no-op (no gradient) that silences PyTorch's order warning
+        official.step()  # the official order: the scheduler first, then the epoch's steps
+        for _ in range(2):
+            assert optimizer.param_groups[0]["lr"] == pytest.approx(
+                official_optimizer.param_groups[0]["lr"], rel=1e-9), f"epoch {epoch}"
+            optimizer.step()
+            schedule.step()
 
 
 def test_mmpose_posetrack18_recipe():

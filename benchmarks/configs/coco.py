@@ -6,6 +6,11 @@ leave out. The official runs used 4 GPUs (``GPUS: (0,1,2,3)``), so ``batch_size`
 global batch is 4x: run them with ``torchrun --nproc_per_node=4``. The official Adam ignores the
 files' ``WD: 0.0001`` (weight decay is passed to SGD only), so ``weight_decay`` is 0.
 
+The official ``tools/train.py`` calls ``MultiStepLR.step()`` at the start of every epoch, so
+``LR_STEP: [170, 200]`` lowers the rate from the 170th and the 200th epoch on (1-based), i.e. from
+0-based epochs 169 and 199: ``lr_steps`` (0-based, as mmpose's ``step``) is ``LR_STEP - 1``. The
+official code validates after every epoch; the recipes do so every 10 (``train.val_interval``).
+
 Backbones start from ImageNet weights as in the official runs: HRNet's are published on the
 HRNet-Image-Classification page (no direct link; the recipe expects the official relative path,
 change it with ``--set backbone=PATH``), torchvision's ResNets download from their URL.
@@ -23,11 +28,13 @@ RESNET_AUGMENT = AugmentConfig(flip=True, scale_factor=0.3, rotation_factor=40.0
                                rotation_prob=0.6, half_body_prob=0.0, half_body_min_joints=8)
 
 
-def _train(epochs: int, steps, batch_size: int = 32) -> TrainConfig:
+def _train(epochs: int, lr_step, batch_size: int = 32) -> TrainConfig:
+    """``lr_step``: the files' ``LR_STEP`` (see the module docstring for the ``- 1``)."""
     return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adam", lr=1e-3,
-                       weight_decay=0.0, lr_steps=steps, lr_factor=0.1, warmup_iters=0,
-                       use_target_weight=True, ohkm=False, grad_clip=None, amp=True,
-                       sync_bn=False, workers=24 // 4, shuffle=True, seed=0, val_interval=10)
+                       weight_decay=0.0, lr_steps=tuple(s - 1 for s in lr_step), lr_factor=0.1,
+                       warmup_iters=0, use_target_weight=True, ohkm=False, grad_clip=None,
+                       amp=True, sync_bn=False, workers=24 // 4, shuffle=True, seed=0,
+                       val_interval=10)
 
 
 def _test(batch_size: int = 32) -> TestConfig:

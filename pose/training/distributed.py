@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Optional
 
 import torch
 import torch.distributed as dist
+
+# Rank 0 validates alone while the other processes wait at a barrier: a COCO validation on
+# detection boxes can outlast NCCL's default 10-minute collective timeout.
+TIMEOUT = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def init_distributed(backend: Optional[str] = None) -> DistributedContext:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend)
+        dist.init_process_group(backend, timeout=TIMEOUT)
     return DistributedContext.current()
 
 

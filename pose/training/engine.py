@@ -52,7 +52,8 @@ class TrainConfig:
         weight_decay: L2 penalty (the official Adam runs use none, although their files list
             ``WD: 0.0001``: the official code passes it to SGD only).
         momentum, nesterov: SGD only.
-        lr_steps: epochs (0-based) at which the rate is multiplied by ``lr_factor``.
+        lr_steps: epochs (0-based) at which the rate is multiplied by ``lr_factor`` (the
+            official ``LR_STEP: [170, 200]`` is ``(169, 199)``, see :mod:`.schedule`).
         lr_factor: decay factor.
         warmup_iters: linear warm-up length in iterations (0: none; mmpose: 500).
         warmup_ratio: warm-up starting fraction (mmpose: 0.001).
@@ -77,7 +78,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     nesterov: bool = False
-    lr_steps: Tuple[int, ...] = (170, 200)
+    lr_steps: Tuple[int, ...] = (169, 199)
     lr_factor: float = 0.1
     warmup_iters: int = 0
     warmup_ratio: float = 0.001

@@ -1,6 +1,8 @@
 """Learning-rate schedule: multi-step decay by epoch with an optional linear warm-up by iteration.
 
-Official HRNet: ``MultiStepLR`` over epochs (no warm-up). mmpose: ``policy='step'`` with
+Official HRNet: ``MultiStepLR`` over epochs, stepped at the start of every epoch (no warm-up), so
+its ``LR_STEP`` is one more than the 0-based ``milestones`` here (see ``benchmarks.configs.coco``).
+mmpose: ``policy='step'`` (``step`` = 0-based ``milestones``) with
 ``warmup='linear'``: during the first ``warmup_iters`` iterations the rate is
 ``lr * (1 - (1 - i / warmup_iters) * (1 - warmup_ratio))``.
 """
@@ -18,8 +20,9 @@ class WarmupMultiStepLR(LRScheduler):
     ``e = i // iters_per_epoch``) is ``base_lr * gamma ** (number of milestones <= e) * warmup(i)``.
 
     Args:
-        milestones: epochs (0-based) at which the rate is multiplied by ``gamma``; the official
-            ``LR_STEP: [170, 200]`` means epochs 170-199 run at 0.1x and 200+ at 0.01x.
+        milestones: epochs (0-based) at which the rate is multiplied by ``gamma``: ``(169,
+            199)`` runs epochs 169-198 at 0.1x and 199+ at 0.01x, as the official
+            ``LR_STEP: [170, 200]``; mmpose's ``step=[10, 15]`` is ``(10, 15)``.
         iters_per_epoch: optimizer steps per epoch.
         warmup_iters: linear warm-up length in iterations (0: none).
         warmup_ratio: starting fraction of the rate.
