@@ -77,6 +77,8 @@ def test_real_official_files_and_mmpose_single_file_agree():
     for seq in merged:
         other = per_video[seq.name]
         assert [i.image_id for i in seq.images] == [i.image_id for i in other.images]
+        assert {k: len(v) for k, v in seq.people.items()} == \
+            {k: len(v) for k, v in other.people.items()}
         for image_id, people in seq.people.items():
             for a, b in zip(people, other.people[image_id]):
                 np.testing.assert_array_equal(a.keypoints, b.keypoints)

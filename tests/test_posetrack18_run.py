@@ -10,6 +10,7 @@ import pytest
 from benchmarks.posetrack18 import run as runner
 from benchmarks.posetrack18.poseval import evaluate_folders
 from helpers import PROJECT_ROOT, shared_path
+from pose.datasets.posetrack18 import read_posetrack18
 from pose.keypoints import coco_to_posetrack18, convert_poses
 
 SAMPLE = "data/posetrack18_sample"
@@ -23,6 +24,22 @@ def _args(out, *extra):
             "--pose-weights", str(shared_path(WEIGHTS)), "--no-flip", "--device", "cpu", *extra]
 
 
+def _clean_boxes(annotations, width, height):
+    """mmpose's GT boxes (``use_gt_bbox``), written independently of the runner: people with a
+    labelled keypoint, ``[x, y, w, h]`` made ``x1 = max(0, x)``, ``x2 = min(W - 1, x1 + w - 1)``
+    (likewise y), as ``[x, y, w, h]``."""
+    out = []
+    for ann in annotations:
+        if max(ann["keypoints"]) == 0:
+            continue
+        x, y, w, h = ann["bbox"]
+        x1, y1 = max(0, x), max(0, y)
+        x2, y2 = min(width - 1, x1 + max(0, w - 1)), min(height - 1, y1 + max(0, h - 1))
+        if x2 > x1 and y2 > y1:
+            out.append([x1, y1, x2 - x1, y2 - y1])
+    return sorted(out)
+
+
 def test_oracle_keypoints_score_100_map(tmp_path, capsys):
     out = tmp_path / "oracle"
     assert runner.main(_args(out, "--boxes", "gt", "--oracle", "--evaluate", "--json",
@@ -30,6 +47,13 @@ def test_oracle_keypoints_score_100_map(tmp_path, capsys):
     tables = json.loads((tmp_path / "tables.json").read_text())
     assert tables["AP"]["Total"] == pytest.approx(100.0)
     assert sorted(p.stem for p in out.glob("*.json")) == SEQUENCES
+    # --overwrite redoes finished sequences
+    for path in out.glob("*.json"):
+        os.utime(path, ns=(1, 1))
+    capsys.readouterr()
+    assert runner.main(_args(out, "--boxes", "gt", "--oracle", "--overwrite")) == 0
+    assert "3 here, 0 already written" in capsys.readouterr().err
+    assert all(p.stat().st_mtime_ns > 1 for p in out.glob("*.json"))
 
 
 @pytest.mark.parametrize("boxes", ["gt", "detections", "yolox"])
@@ -53,12 +77,20 @@ def test_box_sources_write_valid_prediction_files(tmp_path, capsys, boxes):
         for ann in pred["annotations"]:
             assert len(ann["keypoints"]) == 51 and len(ann["scores"]) == 17
             assert ann["track_id"] >= 0
-    people = sum(len(json.loads((out / f"{n}.json").read_text())["annotations"])
-                 for n in SEQUENCES)
-    assert people > 0
-    if boxes == "gt":  # one pose per annotated person with a box
-        assert people == sum(len(json.loads((root / "annotations/val" / f"{n}.json")
-                                            .read_text())["annotations"]) for n in SEQUENCES)
+    written = [a for n in SEQUENCES
+               for a in json.loads((out / f"{n}.json").read_text())["annotations"]]
+    assert len(written) > 0
+    if boxes == "gt":  # one pose per annotated person, in mmpose's clean (clipped) GT box
+        for name in SEQUENCES:
+            gt = json.loads((root / "annotations/val" / f"{name}.json").read_text())
+            image = gt["images"][0]
+            pred = json.loads((out / f"{name}.json").read_text())
+            np.testing.assert_allclose(  # the pipeline's boxes are float32
+                sorted(a["bbox"] for a in pred["annotations"]),
+                _clean_boxes(gt["annotations"], image["width"], image["height"]), atol=0.02)
+    if boxes == "detections":  # the published recipe's score threshold, 0.4 (not the apps' 0.5)
+        scores = [a["score"] for a in written]
+        assert min(scores) >= 0.4 and any(s < 0.5 for s in scores)
     # a rerun skips the finished sequences and leaves their files alone
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
     capsys.readouterr()
@@ -102,6 +134,48 @@ def test_bad_inputs_are_reported(tmp_path, capsys):
     assert code == 2 and "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         runner.parse_args(["--data-root", "x", "--boxes", "detections", "--output", "o"])
+    # detection files are checked before any model is loaded (the weights here do not exist)
+    root = shared_path(SAMPLE)
+    base = ["--data-root", str(root), "--output", str(tmp_path / "d"), "--boxes", "detections",
+            "--pose-model", "hrnet_w8", "--pose-weights", str(tmp_path / "none.pth")]
+    assert runner.main(base + ["--detections", str(tmp_path / "missing.json")]) == 2
+    assert "detection file not found" in capsys.readouterr().err
+    coco = shared_path("data/coco_sample/test_coco_det_AP_H_56.json")  # other image ids
+    assert runner.main(base + ["--detections", str(coco)]) == 2
+    err = capsys.readouterr().err
+    assert "no boxes scoring 0.4" in err and "Traceback" not in err
+    base[base.index("detections")] = "gt"
+    assert runner.main(base) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint file not found" in err and "Traceback" not in err
+
+
+def test_recipe_defaults_and_explicit_options():
+    base = ["--data-root", "x", "--output", "o"]
+    args = runner.parse_args(base + ["--boxes", "gt"])
+    assert (args.box_threshold, args.pose_nms) == (0.4, 0.9)  # mmpose: det_bbox_thr, oks_thr
+    args = runner.parse_args(base + ["--boxes", "yolox", "--box-threshold", "0.5",
+                                     "--pose-nms", "0.8"])
+    assert (args.box_threshold, args.pose_nms, args.detector) == (0.5, 0.8, "yolox")
+    assert runner.parse_args(base + ["--boxes", "gt", "--oracle"]).pose_nms is None
+
+
+def test_gt_boxes_are_mmpose_clean_boxes(tmp_path):
+    kp = np.zeros((17, 3))
+    kp[[0, 5, 16]] = [[50, 40, 1], [60, 80, 1], [55, 150, 1]]
+    people = [{"image_id": 7, "track_id": 0, "keypoints": kp.ravel().tolist(),
+               "bbox": [-10.0, 20.0, 100.0, 300.0]},                 # sticks out: clipped
+              {"image_id": 7, "track_id": 1, "keypoints": [0] * 51,   # no labelled joint
+               "bbox": [10.0, 10.0, 50.0, 50.0]},
+              {"image_id": 7, "track_id": 2, "keypoints": kp.ravel().tolist()}]  # no bbox
+    path = tmp_path / "000001_bonn_train.json"
+    path.write_text(json.dumps({
+        "images": [{"id": 7, "file_name": "images/val/000001_bonn_train/000000.jpg"}],
+        "annotations": people, "categories": []}))
+    (sequence,) = read_posetrack18(path)
+    boxes, poses = runner.gt_people(sequence, 7, (200, 120))  # frame height 200, width 120
+    np.testing.assert_allclose(boxes, [[0, 20, 99, 199, 1], [50, 40, 59, 149, 1]])
+    assert poses.shape == (2, 17, 3) and set(np.unique(poses[:, :, 2])) == {0.0, 1.0}
 
 
 def test_coco_poses_in_posetrack18_slots():

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -31,12 +32,14 @@ from apps.components import (AppError, add_model_arguments, add_tracker_argument
                              build_components, run_reporting_errors)
 from apps.posetrack_json import person_annotation
 from pose.atomic_write import write_json_atomic
-from pose.datasets.coco import read_rgb
-from pose.datasets.posetrack18 import PoseTrackSequence, keypoint_extent, read_posetrack18
+from pose.datasets.coco import clean_box, read_rgb
+from pose.datasets.posetrack18 import PoseTrackSequence, read_posetrack18
 from pose.keypoints import POSETRACK18, convert_poses
 from tracker.tracker import PoseTracker
 
 DETECTION_SCORE = 0.4  # the published recipe's person-score threshold for detections
+POSE_NMS = 0.9  # the published recipe's OKS-NMS threshold (mmpose ``oks_thr``, all box sources)
+BARRIER_TIMEOUT = timedelta(days=7)  # ranks may finish hours apart on big splits
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -60,13 +63,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--sequences", default=None,
                         help="comma-separated sequence names to run (default: all)")
     parser.add_argument("--pose-nms", type=float, default=None,
-                        help="OKS-NMS threshold (default 0.9 for detections, off for gt)")
+                        help=f"OKS-NMS threshold (default {POSE_NMS}; off with --oracle)")
     parser.add_argument("--evaluate", action="store_true",
                         help="score the predictions with the built-in evaluator")
     parser.add_argument("--json", type=Path, default=None,
                         help="with --evaluate: write the tables here")
     add_model_arguments(parser)
     add_tracker_arguments(parser)
+    for action in parser._actions:  # the published recipe's threshold, not the apps' 0.5
+        if action.dest == "box_threshold":
+            action.default = DETECTION_SCORE
+            action.help = f"minimum person box score (default {DETECTION_SCORE})"
     args = parser.parse_args(argv)
     if args.boxes == "detections" and args.detections is None:
         parser.error("--boxes detections needs --detections FILE")
@@ -74,10 +81,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error("--oracle needs --boxes gt")
     if args.boxes not in ("gt", "detections"):
         args.detector = args.boxes
-    if args.box_threshold == parser.get_default("box_threshold"):
-        args.box_threshold = DETECTION_SCORE
-    if args.pose_nms is None and args.boxes != "gt":
-        args.pose_nms = 0.9
+    if args.pose_nms is None and not args.oracle:
+        args.pose_nms = POSE_NMS
     return args
 
 
@@ -114,14 +119,20 @@ def prediction_name(sequence: PoseTrackSequence) -> str:
     return f"{sequence.name}.json"
 
 
-def gt_people(sequence: PoseTrackSequence, image_id: int) -> Tuple[np.ndarray, np.ndarray]:
-    """The annotated people of an image that have a box (the file's, else their keypoints'
-    extent): boxes ``[N, 5]`` (score 1) and, for the oracle, their keypoints ``[N, 17, 3]`` with
-    score = visibility (0/1)."""
+def gt_people(sequence: PoseTrackSequence, image_id: int, size: Tuple[int, int]
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """The annotated people of an image as mmpose's GT-box test takes them (``use_gt_bbox``):
+    people with a labelled keypoint and a valid clean box (:func:`pose.datasets.coco.clean_box`
+    of the file's box, else of their keypoints' extent, clipped to the frame of ``size``
+    ``(height, width)``). Returns boxes ``[N, 5]`` (score 1) and, for the oracle, their keypoints
+    ``[N, 17, 3]`` with score = visibility (0/1)."""
     boxes, poses = [], []
     for person in sequence.persons(image_id):
-        box = person.bbox if np.isfinite(person.bbox).all() else keypoint_extent(person.keypoints)
-        if np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1]:
+        if person.num_labeled == 0 or not np.isfinite(person.bbox).all():
+            continue
+        x1, y1, x2, y2 = person.bbox
+        box = clean_box([x1, y1, x2 - x1, y2 - y1], size[1], size[0])
+        if box is not None and box[2] > box[0] and box[3] > box[1]:
             boxes.append(np.append(box, 1.0))
             kp = person.keypoints.copy()
             kp[:, 2] = (kp[:, 2] > 0).astype(np.float64)
@@ -133,17 +144,23 @@ def gt_people(sequence: PoseTrackSequence, image_id: int) -> Tuple[np.ndarray, n
 class BoxSource:
     """Person boxes per image for ``--boxes gt|detections`` (None: the pipeline's detector)."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, sequences: List[PoseTrackSequence]) -> None:
         self.kind = args.boxes
         self.threshold = args.box_threshold
         if self.kind == "detections":
             from detectors.from_file import FileDetector
 
             self._file = FileDetector(str(args.detections), score_threshold=self.threshold)
+            ids = {image.image_id for s in sequences for image in s.images}
+            if sequences and not ids & set(self._file.image_ids):
+                raise AppError(f"{args.detections} has no boxes scoring {self.threshold} or more "
+                               f"for any image of the {len(sequences)} sequences (are its image_id "
+                               "values PoseTrack18 image ids of this split?)")
 
-    def __call__(self, sequence: PoseTrackSequence, image_id: int) -> Optional[np.ndarray]:
+    def __call__(self, sequence: PoseTrackSequence, image_id: int,
+                 size: Tuple[int, int]) -> Optional[np.ndarray]:
         if self.kind == "gt":
-            return gt_people(sequence, image_id)[0]
+            return gt_people(sequence, image_id, size)[0]
         if self.kind == "detections":
             return self._file.boxes_for(image_id)
         return None
@@ -162,8 +179,8 @@ def run_sequence(sequence: PoseTrackSequence, components, args: argparse.Namespa
             raise AppError(f"image not found: {path} (is --data-root the folder holding "
                            f"{Path(image.file_name).parts[0]}/?)")
         frame = read_rgb(path)
-        frame_boxes = boxes(sequence, image.image_id)
-        poses = gt_people(sequence, image.image_id)[1] if args.oracle else None
+        frame_boxes = boxes(sequence, image.image_id, frame.shape[:2])
+        poses = gt_people(sequence, image.image_id, frame.shape[:2])[1] if args.oracle else None
         result = pipeline.process(frame, image.frame_index, boxes=frame_boxes, poses=poses)
         layout = POSETRACK18.name if args.oracle else model_layout
         converted = convert_poses(result.poses, layout, POSETRACK18.name)
@@ -209,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
         if world > 1 and args.device in (None, "cuda") and torch.cuda.is_available():
             args.device = f"cuda:{local_rank % torch.cuda.device_count()}"  # one GPU per rank
+        box_source = BoxSource(args, sequences)  # checks a detection file before the models
         components = build_components(args, detect_every=1,
                                       use_detector=args.boxes not in ("gt", "detections"))
         components.pipeline.pose_nms = args.pose_nms
@@ -217,7 +235,6 @@ def run(args: argparse.Namespace) -> int:
         if layout not in ("coco", POSETRACK18.name) and not args.oracle:
             raise AppError(f"the pose model outputs the {layout!r} joint layout; PoseTrack18 "
                            "needs a COCO or PoseTrack18 model")
-        box_source = BoxSource(args)
         for sequence in tqdm(todo, desc=f"rank {rank}", unit="seq", disable=None):
             started = time.perf_counter()
             prediction = run_sequence(sequence, components, args, box_source, layout)
@@ -240,11 +257,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _barrier() -> None:
-    """Waits for every torchrun rank (gloo: works on CPU-only machines too)."""
+    """Waits for every torchrun rank (gloo: works on CPU-only machines too), however long the
+    others still run (torch's default gives up after 30 minutes)."""
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group("gloo")
+        dist.init_process_group("gloo", timeout=BARRIER_TIMEOUT)
     dist.barrier()
     dist.destroy_process_group()
 
