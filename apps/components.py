@@ -57,35 +57,46 @@ def load_pose_model(name: str, weights: Optional[str], device: torch.device) -> 
     """A pose network with weights: ``name`` is a published checkpoint
     (``python -m pose checkpoints``) or a preset (``python -m pose presets``); ``weights``
     (path, URL or checkpoint name) overrides the published weights. Never random weights."""
-    if zoo.has_checkpoint(name):
-        entry = zoo.get_checkpoint(name)
-        if weights is None:
-            try:
+    try:
+        if zoo.has_checkpoint(name):
+            entry = zoo.get_checkpoint(name)
+            if weights is None:
                 model = pose.pretrained(name)
-            except CheckpointDownloadError as exc:
-                raise AppError(f"{exc}\nThen run with --pose-weights PATH (the downloaded "
-                               f"{entry.filename}).") from None
+            else:
+                model = pose.build_model(entry.arch, input_size=entry.input_size,
+                                         num_joints=entry.num_joints, keypoints=entry.keypoints,
+                                         weights=weights)
         else:
-            model = pose.build_model(entry.arch, input_size=entry.input_size,
-                                     num_joints=entry.num_joints, keypoints=entry.keypoints,
-                                     weights=weights)
-    else:
-        preset = pose.get_preset(name)
-        weights = weights or preset.default_weights
-        if weights is None:
-            raise AppError(f"the pose model {name} has no published weights: pass "
-                           "--pose-weights PATH_OR_URL (its checkpoint file)")
-        model = pose.build_model(name, weights=weights)
+            preset = pose.get_preset(name)
+            weights = weights or preset.default_weights
+            if weights is None:
+                raise AppError(f"the pose model {name} has no published weights: pass "
+                               "--pose-weights PATH_OR_URL (its checkpoint file)")
+            model = pose.build_model(name, weights=weights)
+    except CheckpointDownloadError as exc:
+        raise download_error(exc, "--pose-weights") from None
     return model.to(device).eval()
+
+
+def download_error(exc: Exception, flag: str) -> AppError:
+    """A failed download as one message that also names the option taking a local copy."""
+    text = str(exc)
+    if flag not in text:
+        text += f"\nThen run with {flag} PATH (the downloaded file)."
+    return AppError(text)
 
 
 def load_detector(name: Optional[str], weights: Optional[str], device: torch.device,
                   score_threshold: Optional[float] = None, **kwargs):
     import detectors
+    from detectors.published import DetectorDownloadError
 
     name = name or DEFAULT_DETECTOR[device.type]
-    return detectors.build_detector(name, weights=weights, device=str(device),
-                                    score_threshold=score_threshold, **kwargs)
+    try:
+        return detectors.build_detector(name, weights=weights, device=str(device),
+                                        score_threshold=score_threshold, **kwargs)
+    except (CheckpointDownloadError, DetectorDownloadError) as exc:
+        raise download_error(exc, "--detector-weights") from None
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) -> None:

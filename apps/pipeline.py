@@ -18,8 +18,9 @@ from typing import Dict, Iterator, Optional
 import numpy as np
 
 from pose.estimator import TopDownEstimator
-from pose.nms import oks_nms, rescore
-from tracker.similarity import add_missed_boxes, box_area, clip_boxes
+from pose.nms import select_poses
+from pose.transforms import box_to_center_scale
+from tracker.similarity import add_missed_boxes, clip_boxes
 from tracker.tracker import PoseTracker
 
 
@@ -178,8 +179,8 @@ class PoseTrackingPipeline:
         return FrameResult(index, boxes, poses, ids, detected)
 
     def _suppress_duplicates(self, boxes: np.ndarray, poses: np.ndarray) -> np.ndarray:
-        """Rows kept by the official rescoring (box score x mean confident-joint score) and
-        OKS-NMS, in their order."""
-        scores = rescore(poses, boxes[:, 4])
-        return np.sort(oks_nms(poses, scores, box_area(boxes[:, :4]), self.tracker.sigmas,
-                               self.pose_nms))
+        """Rows kept by the official rescoring and OKS-NMS (:func:`pose.nms.select_poses`, with
+        the padded crop regions' areas), in their order."""
+        _, scale = box_to_center_scale(boxes[:, :4], self.estimator.input_size)
+        keep, _ = select_poses(poses, boxes[:, 4], scale, self.tracker.sigmas, self.pose_nms)
+        return np.sort(keep)

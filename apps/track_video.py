@@ -12,7 +12,6 @@ the input breaks off (frames up to that point are kept; the message says where i
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -69,15 +68,22 @@ def save_image(path: str, image_rgb) -> None:
 
 
 def check_writable(path: Optional[str], flag: str) -> None:
+    """Fails before the models load when ``path`` cannot be written (tried by creating it)."""
     if path is None:
         return
-    folder = Path(path).resolve().parent
+    target = Path(path)
+    folder = target.resolve().parent
     if not folder.is_dir():
         raise VideoError(f"{flag} {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise VideoError(f"{flag} {path}: the folder {folder} is not writable")
-    if Path(path).is_dir():
+    if target.is_dir():
         raise VideoError(f"{flag} {path} is a folder; give a file name")
+    existed = target.exists()
+    try:
+        open(target, "ab").close()
+    except OSError as exc:
+        raise VideoError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+    if not existed:
+        target.unlink()
 
 
 def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
@@ -101,22 +107,23 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
         raise VideoError(f"{args.video}: no decodable video frames in the requested range{why}")
 
     started = time.perf_counter()
+    writer = None
     try:
         components = build_components(args, fps=reader.fps, detect_every=args.detect_every)
+        if args.output_video:  # before the JSON writer: a failure here leaves no partial file
+            writer = VideoWriter(args.output_video, reader.frame_rate, reader.width,
+                                 reader.height)
+        json_writer = PoseTrackJsonWriter(
+            args.output_json, Path(args.video).stem, components.keypoint_set.name, reader.width,
+            reader.height, reader.fps, reader.frame_count,
+            info={"pose_model": args.pose_model, "detector": args.detector,
+                  "detect_every": args.detect_every, "flip": not args.no_flip})
     except BaseException:
         reader.close()
         raise
     pipeline, timer = components.pipeline, components.pipeline.timer
     print(f"hrtrack: {args.video} ({reader.width}x{reader.height}, {reader.fps:.2f} fps) with "
           f"{components.description}", file=sys.stderr)
-    json_writer = PoseTrackJsonWriter(
-        args.output_json, Path(args.video).stem, components.keypoint_set.name, reader.width,
-        reader.height, reader.fps, reader.frame_count,
-        info={"pose_model": args.pose_model, "detector": args.detector,
-              "detect_every": args.detect_every, "flip": not args.no_flip})
-    writer = None
-    if args.output_video:
-        writer = VideoWriter(args.output_video, reader.frame_rate, reader.width, reader.height)
     progress = tqdm(total=reader.expected_frames, unit="frame", disable=args.quiet,
                     dynamic_ncols=True)
     identities, people, processed, interrupted = set(), 0, 0, False
@@ -129,14 +136,15 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
             result = pipeline.process(frame, index)
             with timer("json"):
                 json_writer.add_frame(index, result.poses, result.boxes, result.track_ids)
-            if args.snapshot and index == args.snapshot_frame:
-                save_image(args.snapshot, draw_poses(frame, result.poses, result.track_ids,
-                                                     components.keypoint_set, result.boxes))
-            if writer is not None:
+            snapshot = args.snapshot and index == args.snapshot_frame
+            if writer is not None or snapshot:
                 with timer("render"):
                     image = draw_poses(frame, result.poses, result.track_ids,
                                        components.keypoint_set,
                                        result.boxes if args.draw_boxes else None)
+            if snapshot:
+                save_image(args.snapshot, image)
+            if writer is not None:
                 with timer("encode (wait)"):
                     writer.write(image)
             tracked = result.track_ids[result.track_ids >= 0]
@@ -171,7 +179,8 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
           f"frames/s; models loaded in {loop_start - started:.1f} s), {people} tracked poses, "
           f"{len(identities)} identities", file=sys.stderr)
     print(f"time per frame: {timer.summary(processed)}", file=sys.stderr)
-    print(f"wrote {json_path}" + (f" and {args.output_video}" if writer is not None else ""),
+    video_ok = writer is not None and not writer.error
+    print(f"wrote {json_path}" + (f" and {args.output_video}" if video_ok else ""),
           file=sys.stderr)
     if writer is not None and writer.error:
         print(f"error: {writer.error}", file=sys.stderr)

@@ -49,12 +49,18 @@ class LiveCapture:
         if not self._capture.isOpened():
             what = "camera" if isinstance(source, int) else "camera/stream/file"
             raise VideoError(f"cannot open the {what} {source!r}")
+        ok, first = self._capture.read()
+        if not ok:
+            self._capture.release()
+            raise VideoError(f"{source!r} delivers no frames (no camera there, or no decodable "
+                             "video)")
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 0 < fps < 1000 else 30.0
         self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.is_file = isinstance(source, str) and Path(source).is_file()
         self.pace = pace and self.is_file
+        self._first = first if self.is_file else None  # a camera's would be stale by start()
         self.captured = 0
         self.delivered = 0
         self.ended = False
@@ -69,10 +75,12 @@ class LiveCapture:
 
     def _run(self) -> None:
         start = time.perf_counter()
+        bgr, self._first = self._first, None
         while not self._stop.is_set():
-            ok, bgr = self._capture.read()
-            if not ok:
-                break
+            if bgr is None:
+                ok, bgr = self._capture.read()
+                if not ok:
+                    break
             if self.pace:  # a file plays at its frame rate
                 due = start + self.captured / self.fps
                 delay = due - time.perf_counter()
@@ -84,6 +92,7 @@ class LiveCapture:
                 self._frame = (self.captured, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
                 self.captured += 1
                 self._fresh.notify_all()
+            bgr = None
         with self._fresh:
             self.ended = True
             self._fresh.notify_all()
@@ -196,6 +205,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"processed {processed} of {capture.captured} captured frames ({capture.dropped} "
           f"dropped to stay live) in {time.perf_counter() - started:.1f} s, {len(identities)} "
           "identities", file=sys.stderr)
+    if video is not None and video.error:
+        print(f"error: {video.error}", file=sys.stderr)
+        return 1
     return 0
 
 

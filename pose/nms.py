@@ -6,6 +6,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .oks import oks_matrix
+from .transforms import PIXEL_STD
 
 
 def rescore(keypoints: np.ndarray, box_scores: np.ndarray,
@@ -71,3 +72,24 @@ def soft_oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray,
         resort = np.argsort(decayed)[::-1]
         order, current = rest[resort], decayed[resort]
     return np.asarray(keep, dtype=np.int64), np.asarray(kept_scores)
+
+
+def select_poses(keypoints: np.ndarray, box_scores: np.ndarray, scale: np.ndarray,
+                 sigmas: np.ndarray, oks_threshold: float = 0.9, joint_threshold: float = 0.2,
+                 soft: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """The official per-image post-processing (COCO, and mmpose's PoseTrack18): rescoring
+    (:func:`rescore`), then (soft) OKS-NMS with the crop regions' areas (``scale * 200``
+    squared, i.e. the padded box of :func:`pose.transforms.box_to_center_scale`).
+
+    Args:
+        keypoints: ``[N, J, 3]``; box_scores: ``[N]``; scale: ``[N, 2]`` crop region / 200.
+    Returns:
+        ``(kept indices, scores [N])``, kept indices best first.
+    """
+    scores = rescore(keypoints, box_scores, joint_threshold)
+    areas = np.prod(scale.astype(np.float32) * np.float32(PIXEL_STD), axis=1).astype(np.float64)
+    if soft:
+        keep, _ = soft_oks_nms(keypoints, scores, areas, sigmas, oks_threshold)
+    else:
+        keep = oks_nms(keypoints, scores, areas, sigmas, oks_threshold)
+    return keep, scores

@@ -1,7 +1,10 @@
 """The apps end to end on real videos: the real ONNX person detector and the reference
 (random-weight, official-format) HRNet checkpoint."""
 import json
+import time
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -52,9 +55,14 @@ def test_single_walking_person_keeps_one_identity(tmp_path):
 @pytest.mark.parametrize("name", ["mmpose_demo.mp4", "mmtracking_demo.mp4"])
 def test_crowded_videos_give_every_frame(tmp_path, name):
     video = shared_path(f"data/videos/{name}")
-    code, out_video, out_json = _track(video, tmp_path, "--draw-boxes")
+    snapshot = tmp_path / "frame.png"
+    code, out_video, out_json = _track(video, tmp_path, "--draw-boxes", "--snapshot",
+                                       str(snapshot), "--snapshot-frame", "2")
     assert code == 0
     assert count_frames(out_video) == count_frames(video)
+    rendered = [f for i, f in VideoReader(out_video) if i == 2][0]
+    assert np.abs(cv2.cvtColor(cv2.imread(str(snapshot)), cv2.COLOR_BGR2RGB).astype(int)
+                  - rendered).mean() < 4  # the snapshot is that frame of the video
     data = json.loads(out_json.read_text())
     assert len(data["images"]) == count_frames(video)
     assert data["annotations"], "people were found and tracked"
@@ -92,7 +100,8 @@ def _run(capsys, module, argv):
     return code, err
 
 
-def test_bad_input_gives_one_clear_message(tmp_path, capsys):
+def test_bad_input_gives_one_clear_message(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # default outputs go to the current folder
     video = shared_path("data/videos/mmpose_demo.mp4")
     code, err = _run(capsys, track_video, [str(tmp_path / "missing.mp4")])
     assert code == 2 and "video not found" in err
@@ -108,6 +117,15 @@ def test_bad_input_gives_one_clear_message(tmp_path, capsys):
         "--pose-model", "hrnet_w32", "--pose-weights", str(shared_path(WEIGHTS))])
     assert code == 2 and "error:" in err and "hrnet_w8" in err  # names the fitting model
     assert not (tmp_path / "x.json").exists()
+    if Path("/proc/self").is_dir():  # a folder nobody, root included, can create files in
+        code, err = _run(capsys, track_video, [str(video), "--output-video", "/proc/x.mp4"])
+        assert code == 2 and "--output-video /proc/x.mp4: cannot write there" in err
+    # a video the encoder cannot write, found once the models are loaded: no partial JSON left
+    code, err = _run(capsys, track_video, [str(video), "--output-json", str(tmp_path / "y.json"),
+                                           "--output-video", str(tmp_path / "y.xyz"),
+                                           *_models()])
+    assert code == 2 and "cannot write the video" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.mp4"]
 
 
 def test_offline_default_pose_model_says_what_to_fetch(tmp_path, capsys, monkeypatch,
@@ -126,6 +144,13 @@ def test_offline_default_pose_model_says_what_to_fetch(tmp_path, capsys, monkeyp
     assert code == 2
     assert "hrnet_w32_posetrack18_256x192-1ee951c4_20201028.pth" in err
     assert "--pose-weights" in err
+    # the default detector on CPU, offline: the same (the pose weights are local)
+    code, err = _run(capsys, track_video, [
+        str(video), "--output-json", str(tmp_path / "x.json"), "--no-video", "--device", "cpu",
+        "--pose-model", "hrnet_w8", "--pose-weights", str(shared_path(WEIGHTS))])
+    assert code == 2 and err.count("error:") == 1
+    assert "yolox_nano_8xb8-300e_humanart-40f6f0d0" in err and "--detector-weights" in err
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_interrupted_and_broken_videos_keep_what_was_done(tmp_path, capsys, monkeypatch):
@@ -144,6 +169,7 @@ def test_interrupted_and_broken_videos_keep_what_was_done(tmp_path, capsys, monk
                                            "--quiet", *_models(), "--no-flip"])
     kept = len(json.loads(out_json.read_text())["images"])
     assert code == 1 and "broke off" in err and 0 < kept < 12
+    assert f"the outputs hold the {kept} frames before that" in err
     assert count_frames(tmp_path / "b.mp4") == kept
 
     from apps import pipeline as pipeline_module
@@ -174,14 +200,39 @@ def test_webcam_app_headless_with_a_video_file_as_camera(tmp_path, capsys):
     data = json.loads(out_json.read_text())
     assert [im["frame_index"] for im in data["images"]] == list(range(5))  # nothing dropped
     assert count_frames(out_video) == 5 and data["annotations"]
-    # played live (at the file's 5 fps) with a slow pipeline, frames are dropped, never queued
-    code, err = _run(capsys, webcam, ["--camera", str(video), "--no-display", "--output-json",
-                                      str(out_json), *_models()])
-    assert code == 0 and "dropped to stay live" in err
-    indices = [im["frame_index"] for im in json.loads(out_json.read_text())["images"]]
-    assert indices == sorted(set(indices)) and indices[0] == 0 and indices[-1] <= 4
     code, err = _run(capsys, webcam, ["--camera", str(tmp_path / "nope.mp4"), "--no-display"])
     assert code == 2 and "no such camera" in err
+    with VideoWriter(tmp_path / "three.avi", 5, 64, 64) as writer:
+        for k in range(3):
+            writer.write(np.full((64, 64, 3), 80 * k, np.uint8))
+    data = (tmp_path / "three.avi").read_bytes()
+    empty = tmp_path / "empty.avi"  # the header, cut where the frames begin
+    empty.write_bytes(data[:data.index(b"movi") + 4])
+    code, err = _run(capsys, webcam, ["--camera", str(empty), "--no-display"])
+    assert code == 2 and "delivers no frames" in err
+
+
+def test_webcam_drops_frames_rather_than_lag(tmp_path, capsys, monkeypatch):
+    """Played live (the file's 5 fps) through a pipeline slower than 0.4 s a frame, frames that
+    arrive while one is processed are dropped, and the newest (the last) is always processed."""
+    from apps import pipeline as pipeline_module
+
+    original = pipeline_module.PoseTrackingPipeline.process
+
+    def slow(self, *args, **kwargs):
+        time.sleep(0.45)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module.PoseTrackingPipeline, "process", slow)
+    out_json = tmp_path / "live.json"
+    code, err = _run(capsys, webcam, ["--camera", str(shared_path("data/videos/mmpose_demo.mp4")),
+                                      "--no-display", "--output-json", str(out_json), *_models(),
+                                      "--no-flip"])
+    assert code == 0
+    indices = [im["frame_index"] for im in json.loads(out_json.read_text())["images"]]
+    assert indices[0] == 0 and indices[-1] == 4 and indices == sorted(set(indices))
+    assert len(indices) <= 3, f"frames were queued, not dropped: {indices}"
+    assert f"processed {len(indices)} of 5 captured frames ({5 - len(indices)} dropped" in err
 
 
 def test_pipeline_boxes_given_replace_the_detector():

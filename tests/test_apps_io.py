@@ -168,6 +168,8 @@ def test_rendering_draws_identity_colours():
 class _BoxPoses:
     """A stand-in estimator: a confident pose spread over each box (for pipeline logic)."""
 
+    input_size = (256, 192)
+
     def prepare(self, frame, boxes):
         from types import SimpleNamespace
 
@@ -209,3 +211,26 @@ def test_a_false_detection_is_not_carried_on_as_a_ghost():
     assert counts == [2, 2, 2, 1, 1, 1, 1, 1]  # carried for 2 frames (2 x detect_every), then gone
     first = pipe.process(frame).track_ids
     assert list(first) == [0]
+
+
+def test_duplicate_poses_are_suppressed_with_the_padded_crop_area():
+    """The pipeline's pose NMS is the official one: OKS with the crop region's area (the box
+    grown to 3:4 and by 1.25), not the box's, so near-duplicates of one person are removed."""
+    from apps.pipeline import PoseTrackingPipeline
+    from pose.oks import oks_matrix
+    from tracker.tracker import PoseTracker, TrackerConfig
+
+    boxes = np.array([[100, 100, 160, 300, 0.9], [106, 100, 166, 300, 0.8]], np.float32)
+    poses = _BoxPoses().decode_heatmaps(boxes.astype(np.float64), None)
+    sigmas = COCO.sigma_array()
+    box_area = np.full(1, 60.0 * 200.0)
+    region_area = np.full(1, (200 * 0.75 * 1.25) * (200 * 1.25))
+    assert oks_matrix(poses[:1], poses[1:], box_area, box_area, sigmas)[0, 0] < 0.9
+    assert oks_matrix(poses[:1], poses[1:], region_area, region_area, sigmas)[0, 0] > 0.9
+    frame = np.zeros((480, 640, 3), np.uint8)
+    pipe = PoseTrackingPipeline(_BoxPoses(), PoseTracker(TrackerConfig(flow=None)),
+                                pose_nms=0.9)
+    result = pipe.process(frame, boxes=boxes)
+    np.testing.assert_array_equal(result.boxes, boxes[:1])  # the better-scored one stays
+    unsuppressed = PoseTrackingPipeline(_BoxPoses(), PoseTracker(TrackerConfig(flow=None)))
+    assert len(unsuppressed.process(frame, boxes=boxes).boxes) == 2

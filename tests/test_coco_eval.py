@@ -11,6 +11,7 @@ from benchmarks.coco.metrics import keypoint_stats
 from helpers import shared_path
 from pose.datasets.coco import detection_boxes, ground_truth_boxes
 from pose.keypoints import COCO
+from pose.nms import select_poses
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,8 @@ def test_select_poses_rescoring_and_nms():
     k[:, :, 1] = 50.0
     k[2, :, 0] += 500.0
     k[:, :, 2] = [[0.9], [0.5], [0.6]]
-    keep, scores = coco_eval.select_poses(k, np.array([1.0, 1.0, 0.5]),
-                                          np.full((3, 2), 1.0), COCO.sigma_array())
+    keep, scores = select_poses(k, np.array([1.0, 1.0, 0.5]), np.full((3, 2), 1.0),
+                                COCO.sigma_array())
     np.testing.assert_allclose(scores, [0.9, 0.5, 0.3])
     np.testing.assert_array_equal(keep, [0, 2])  # pose 1 duplicates pose 0
 

@@ -29,8 +29,7 @@ from pose.atomic_write import write_json_atomic
 from pose.datasets.coco import detection_boxes, ground_truth_boxes, read_rgb
 from pose.estimator import PreparedCrops, TopDownEstimator, prepare_crops
 from pose.keypoints import get_keypoint_set
-from pose.nms import oks_nms, rescore, soft_oks_nms
-from pose.transforms import PIXEL_STD
+from pose.nms import select_poses
 
 from .metrics import format_stats, keypoint_stats
 
@@ -58,20 +57,6 @@ class PersonCrops(Dataset):
 
 def _collate(items):
     return items
-
-
-def select_poses(keypoints: np.ndarray, box_scores: np.ndarray, scale: np.ndarray,
-                 sigmas: np.ndarray, oks_threshold: float = 0.9, joint_threshold: float = 0.2,
-                 soft: bool = False):
-    """Official per-image post-processing: rescoring, then (soft) OKS-NMS with the crop regions'
-    areas (``scale * 200`` squared, i.e. the padded box). Returns ``(kept indices, scores)``."""
-    scores = rescore(keypoints, box_scores, joint_threshold)
-    areas = np.prod(scale.astype(np.float32) * np.float32(PIXEL_STD), axis=1).astype(np.float64)
-    if soft:
-        keep, _ = soft_oks_nms(keypoints, scores, areas, sigmas, oks_threshold)
-    else:
-        keep = oks_nms(keypoints, scores, areas, sigmas, oks_threshold)
-    return keep, scores
 
 
 def predict(estimator: TopDownEstimator, dataset: PersonCrops, sigmas: np.ndarray,
