@@ -169,6 +169,20 @@ def test_weak_poses_do_not_start_tracks():
     assert tracker.update(pose)[0] == -1 and not tracker.tracks
 
 
+def test_frames_without_people_before_and_between_people_with_flow(video_frame):
+    flow = OpticalFlow("dis", max_side=480)(video_frame, video_frame)
+    assert flow.move(np.zeros((0, 17, 2))).shape == (0, 17, 2)
+    tracker = PoseTracker(TrackerConfig(flow="dis"))
+    nobody = np.zeros((0, 17, 3))
+    for _ in range(2):  # a video that starts with nobody in it
+        assert tracker.update(nobody, frame=video_frame).tolist() == []
+        assert len(tracker.propagated_boxes(video_frame)) == 0
+    pose = people(1, 0) + [200, 200, 0]
+    assert tracker.update(pose, frame=video_frame).tolist() == [0]
+    assert tracker.update(nobody, frame=video_frame).tolist() == []
+    assert tracker.update(pose, frame=video_frame).tolist() == [0]
+
+
 def test_propagated_boxes_follow_velocity_and_flow(video_frame):
     tracker = PoseTracker(TrackerConfig(flow=None))
     tracker.update(people(1, 0))

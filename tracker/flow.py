@@ -87,6 +87,8 @@ class Flow:
     def displacement(self, points: np.ndarray) -> np.ndarray:
         """``[..., 2]`` flow at full-frame points ``[..., 2]`` (x, y), bilinearly sampled."""
         pts = np.asarray(points, dtype=np.float32).reshape(-1, 2) * self.scale
+        if not len(pts):
+            return np.zeros(np.shape(points), np.float32)
         map_x = np.ascontiguousarray(pts[:, 0].reshape(-1, 1))
         map_y = np.ascontiguousarray(pts[:, 1].reshape(-1, 1))
         d = cv2.remap(self.field, map_x, map_y, cv2.INTER_LINEAR,

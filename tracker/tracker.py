@@ -197,8 +197,10 @@ class PoseTracker:
         return flow
 
     def _predict(self, frame: Optional[np.ndarray]) -> None:
-        flow = self._flow_to(frame)
         predicted = self.state.predicted
+        if not len(predicted):  # no tracks: nothing to move, no flow needed
+            return
+        flow = self._flow_to(frame)
         if flow is not None:
             predicted[..., :2] = flow.move(predicted[..., :2])
         else:
