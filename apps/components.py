@@ -132,6 +132,9 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-lost", type=int, default=defaults.max_lost,
                        help="frames a lost track is kept for re-identification")
     group.add_argument("--smoothing", choices=("none", "one_euro", "kalman"), default="none")
+    group.add_argument("--min-joints", type=int, default=defaults.min_joints, metavar="N",
+                       help=f"joints scoring above {defaults.joint_threshold} a pose needs to "
+                            f"start a track (default {defaults.min_joints}; 0: every person)")
     group.add_argument("--propagation", choices=("box", "pose"), default="box",
                        help="carry a person into the next frame by shifting its box with the "
                             "flow (default), or as the box around its flow-moved joints "
@@ -175,7 +178,7 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
     layout = model.preset.keypoints
     config = TrackerConfig(similarity=args.similarity, matching=args.matching,
                            flow=None if args.flow == "none" else args.flow,
-                           max_lost=args.max_lost,
+                           max_lost=args.max_lost, min_joints=args.min_joints,
                            smoothing=None if args.smoothing == "none" else args.smoothing,
                            propagation=args.propagation, keypoints=layout, fps=fps)
     tracker = PoseTracker(config, device=str(device))

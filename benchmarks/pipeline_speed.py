@@ -40,16 +40,21 @@ def random_checkpoint(pose_model: str, folder: Path) -> Path:
     import pose
 
     path = folder / f"{pose_model}_random.pth"
+    torch.manual_seed(0)
     torch.save(pose.build_model(pose_model).state_dict(), path)
     return path
 
 
 def app_arguments(video: Path, frames: int, folder: Path, pose_model: str, pose_weights: Path,
-                  device: str) -> List[str]:
+                  device: str, random_weights: bool = False) -> List[str]:
+    """The app's command line; with ``random_weights`` every detected person is tracked
+    (``--min-joints 0``: a random network's joint scores are too weak to start tracks, and the
+    tracker and flow are part of what is measured)."""
     return [str(video), "--end", str(frames), "--output-video", str(folder / "out.mp4"),
             "--output-json", str(folder / "out.json"), "--quiet", "--detector", "yolox",
             "--detector-weights", str(SHARED_DATA / DETECTOR), "--pose-model", pose_model,
-            "--pose-weights", str(pose_weights), "--device", device]
+            "--pose-weights", str(pose_weights), "--device", device,
+            *(["--min-joints", "0"] if random_weights else [])]
 
 
 def pipeline_figures(video: Path, frames: int, pose_model: str, pose_weights: Optional[Path],
@@ -62,7 +67,7 @@ def pipeline_figures(video: Path, frames: int, pose_model: str, pose_weights: Op
         weights = pose_weights or random_checkpoint(pose_model, folder)
         report: dict = {}
         args = track_video.parse_args(app_arguments(video, frames, folder, pose_model, weights,
-                                                    device))
+                                                    device, random_weights=not pose_weights))
         code = track_video.run(args, report)
         if code != 0:
             raise RuntimeError(f"the app failed with exit code {code}")
@@ -95,7 +100,8 @@ def memory_figures(video: Path, frames: int, pose_model: str, pose_weights: Opti
         folder = Path(tmp)
         weights = pose_weights or random_checkpoint(pose_model, folder)
         for name, count in (("short", frames), ("long", 10 * frames)):
-            argv = app_arguments(video, count, folder, pose_model, weights, device)
+            argv = app_arguments(video, count, folder, pose_model, weights, device,
+                                 random_weights=not pose_weights)
             done = subprocess.run([sys.executable, "-m", "benchmarks.pipeline_speed",
                                    "--child", *argv], capture_output=True, text=True)
             if done.returncode != 0:

@@ -6,7 +6,7 @@ at once together with their mirrored copies (flip test, :func:`pose.decode.flip_
 decoding back to image pixels (:func:`pose.decode.heatmaps_to_keypoints`).
 
 By default the network runs through :func:`pose.inference.optimize_for_inference` (BN folded,
-channels-last, inference mode): the same heatmaps to float32 rounding, about 1.2x faster on a
+channels-last, inference mode): the same heatmaps to float32 rounding, 1.2-1.4x faster on a
 2-core CPU (``benchmarks/speed.py``). Crop geometry and decoding are computed for all persons at
 once.
 """

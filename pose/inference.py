@@ -4,8 +4,8 @@
 into the convolutions (:mod:`pose.fuse`), weights and activations in channels-last memory format
 (on CPU oneDNN then runs the convolutions without reordering activations to its blocked layout),
 forward passes under ``torch.inference_mode``, and optionally ``torch.compile`` and fp16/bf16
-autocast. The original module is left untouched. On a 2-core CPU this gives HRNet-W32 about
-1.17x the plain module's throughput, 1.21x with ``compile`` (``benchmarks/speed.py``).
+autocast. The original module is left untouched. On 2-core CPUs this gives HRNet-W32 1.2-1.4x
+the plain module's throughput (``benchmarks/speed.py``; more with ``compile``).
 The code is device-agnostic: the same calls serve CUDA (where fp16 autocast pays) and CPU.
 """
 from __future__ import annotations

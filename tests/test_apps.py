@@ -93,6 +93,18 @@ def test_start_end_and_detect_every(tmp_path, monkeypatch):
     assert all(n >= 1 for d, n in calls[1:] if not d), "people carried by propagated boxes"
 
 
+def test_tracker_options_reach_the_tracker():
+    from apps.components import build_components
+
+    video = str(shared_path("data/videos/mmpose_demo.mp4"))
+    args = track_video.parse_args([video, *_models(), "--min-joints", "0", "--max-lost", "7",
+                                   "--similarity", "iou"])
+    config = build_components(args).pipeline.tracker.config
+    assert (config.min_joints, config.max_lost, config.similarity) == (0, 7, "iou")
+    default = build_components(track_video.parse_args([video, *_models()]))
+    assert default.pipeline.tracker.config.min_joints == 5
+
+
 def _run(capsys, module, argv):
     code = module.main(argv)
     err = capsys.readouterr().err
