@@ -109,7 +109,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) 
                            help="detector file (ONNX file, state dict or mmdet checkpoint); "
                                 "default: the published weights, downloaded once")
         group.add_argument("--box-threshold", type=float, default=0.5,
-                           help="minimum person box score (default 0.5)")
+                           help="minimum person box score (default %(default)s)")
     group.add_argument("--pose-model", default=DEFAULT_POSE_MODEL,
                        help=f"published checkpoint or preset name (default {DEFAULT_POSE_MODEL})")
     group.add_argument("--pose-weights", default=None,

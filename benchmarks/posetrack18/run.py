@@ -70,10 +70,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="with --evaluate: write the tables here")
     add_model_arguments(parser)
     add_tracker_arguments(parser)
-    for action in parser._actions:  # the published recipe's threshold, not the apps' 0.5
-        if action.dest == "box_threshold":
-            action.default = DETECTION_SCORE
-            action.help = f"minimum person box score (default {DETECTION_SCORE})"
+    parser.set_defaults(box_threshold=DETECTION_SCORE)  # the published recipe's, not the apps'
     args = parser.parse_args(argv)
     if args.boxes == "detections" and args.detections is None:
         parser.error("--boxes detections needs --detections FILE")
