@@ -12,7 +12,11 @@ Sections (the JSON has one key each):
   plain module (eval, default memory format, ``torch.no_grad``), of hrtrack's optimised path
   (:func:`pose.inference.optimize_for_inference`: BN folded, channels-last, inference mode) and,
   when ``onnx`` and ``onnxruntime`` are installed, of the exported network run by onnxruntime;
-  each with its fraction of ``matmul_gflops`` and its speed-up over the plain module.
+  each with its fraction of the matmul throughput and its speed-up over the plain module. The
+  best of those matmuls is timed again in turns with the paths of each preset and batch, and
+  ``fraction_of_matmul`` compares a path with the matmul of those same rounds (both measured
+  while the machine runs at the same speed); ``fraction_of_startup_matmul`` with
+  ``matmul_gflops``.
   ``--explore`` adds single-step variants for the first preset at the largest batch
   (channels-last only, folding only, ``torch.compile``), to see what each step brings;
 * ``crops``: ms per frame to crop and normalise 20 persons with each crop method (see
@@ -24,8 +28,8 @@ Sections (the JSON has one key each):
 
 Timing: each configuration runs twice to warm up, then ``--repeat`` times; the best run is
 reported (the least disturbed by other processes), the median is kept in the JSON too, with the
-speed-up of medians. The paths of one preset and batch size are timed in turns (plain,
-optimised, onnxruntime, plain, ...), so that a machine whose speed drifts during the run (other
+speed-up of medians. The paths of one preset and batch size are timed in turns (matmul, plain,
+optimised, onnxruntime, matmul, plain, ...), so that a machine whose speed drifts during the run (other
 jobs, a shared host) disturbs their ratios as little as possible.
 ``machine`` records the CPU, threads and the load average before and after, since other jobs
 on the machine lower every figure (multi-threaded torch most: its threads wait for each other at
@@ -125,7 +129,22 @@ def matmul_gflops(device: torch.device, sizes: Sequence[int] = (2048, 4096),
             result[f"numpy_{n}"] = 2 * n ** 3 / t / 1e9
     result = {k: round(v, 2) for k, v in result.items()}
     result["gflops"] = max(result.values())
+    result["best"] = max((k for k in result if k != "gflops"), key=result.get)
     return result
+
+
+def matmul_function(name: str, device: torch.device) -> Tuple[Callable[[], object], float]:
+    """``(fn, flops)``: one run of the matmul :func:`matmul_gflops` named ``name``
+    (``torch_4096``, ``numpy_2048``, ...) and its floating-point operations."""
+    library, n = name.split("_")
+    n = int(n)
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    if library == "numpy":
+        an, bn = a.numpy(), b.numpy()
+        return (lambda: an @ bn), 2.0 * n ** 3
+    out = torch.empty(n, n, device=device)
+    return (lambda: torch.mm(a, b, out=out)), 2.0 * n ** 3
 
 
 def _runners(model: torch.nn.Module, device: torch.device, explore: bool,
@@ -174,9 +193,15 @@ def _runners(model: torch.nn.Module, device: torch.device, explore: bool,
 
 
 def measure_pose(presets: Sequence[str], batches: Sequence[int], device: torch.device,
-                 repeat: int, reference_gflops: float, explore: bool = False,
+                 repeat: int, matmul: Dict[str, float], explore: bool = False,
                  onnx_dir: Optional[Path] = None) -> List[dict]:
-    """One row per (preset, batch, path) with ms per crop and GFLOP/s; see the module doc."""
+    """One row per (preset, batch, path) with ms per crop and GFLOP/s; see the module doc.
+
+    The best matmul of ``matmul`` (:func:`matmul_gflops`) is timed in the same turns as the
+    paths: ``fraction_of_matmul`` compares each path's best run with the matmul's best run of
+    the same rounds (``matmul_gflops_same_rounds``), so that both are measured while the machine
+    runs at the same speed; ``fraction_of_startup_matmul`` compares with ``matmul["gflops"]``."""
+    reference, reference_flops = matmul_function(matmul["best"], device)
     rows = []
     for p_index, name in enumerate(presets):
         model = build_model(name).eval()
@@ -188,8 +213,9 @@ def measure_pose(presets: Sequence[str], batches: Sequence[int], device: torch.d
             runners = [(path, run, x.contiguous(memory_format=memory_format))
                        for path, run, memory_format in _runners(model, device, explore and last,
                                                                 onnx_dir)]
-            times = time_interleaved({path: (lambda run=run, xin=xin: run(xin))
-                                      for path, run, xin in runners}, device, repeat)
+            functions = {path: (lambda run=run, xin=xin: run(xin)) for path, run, xin in runners}
+            times = time_interleaved({"matmul": reference, **functions}, device, repeat)
+            same_rounds = reference_flops / times["matmul"]["best"] / 1e9
             plain = times["plain"]
             for path, _, _ in runners:
                 t = times[path]
@@ -199,14 +225,16 @@ def measure_pose(presets: Sequence[str], batches: Sequence[int], device: torch.d
                        "batch": batch, "path": path, "ms_per_crop": round(ms, 2),
                        "ms_per_crop_median": round(1000 * t["median"] / batch, 2),
                        "gflops": round(gflops, 2),
-                       "fraction_of_matmul": round(gflops / reference_gflops, 3),
+                       "fraction_of_matmul": round(gflops / same_rounds, 3),
+                       "matmul_gflops_same_rounds": round(same_rounds, 2),
+                       "fraction_of_startup_matmul": round(gflops / matmul["gflops"], 3),
                        "speedup_vs_plain": round(plain["best"] / t["best"], 2),
                        "speedup_vs_plain_median": round(plain["median"] / t["median"], 2),
                        "true_gmacs_per_crop": round(macs / 1e9, 3)}
                 rows.append(row)
                 print(f"{name:16s} {row['input']:>8s} {batch:>5d} {path:20s} "
                       f"{row['ms_per_crop']:10.1f} {row['gflops']:8.1f} "
-                      f"{100 * row['fraction_of_matmul']:8.1f}% "
+                      f"{100 * row['fraction_of_matmul']:8.1f}% ({same_rounds:5.1f}) "
                       f"{row['speedup_vs_plain']:7.2f}x {row['speedup_vs_plain_median']:7.2f}x",
                       flush=True)
             del runners
@@ -365,17 +393,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     mm = matmul_gflops(device, sizes=(2048,) if args.quick else (2048, 4096))
     result["matmul_gflops"] = mm["gflops"]
     result["matmul"] = mm
-    sizes = ", ".join(f"{k} {v}" for k, v in mm.items() if k != "gflops")
+    sizes = ", ".join(f"{k} {v}" for k, v in mm.items() if k not in ("gflops", "best"))
     print(f"matmul_gflops {mm['gflops']:.1f} ({sizes})")
 
     use_onnx = not (args.quick or args.no_onnx) and device.type == "cpu"
     if use_onnx:
         use_onnx = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime"))
     print(f"\n{'preset':16s} {'input':>8s} {'batch':>5s} {'path':20s} {'ms/crop':>10s} "
-          f"{'GFLOP/s':>8s} {'of matmul':>9s} {'vs plain':>8s} {'(median)':>8s}")
+          f"{'GFLOP/s':>8s} {'of matmul':>9s} {'(matmul)':>8s} {'vs plain':>8s} {'(median)':>8s}")
     with tempfile.TemporaryDirectory() as tmp:
-        result["pose"] = measure_pose(args.presets, args.batches, device, repeat,
-                                      mm["gflops"], explore=args.explore,
+        result["pose"] = measure_pose(args.presets, args.batches, device, repeat, mm,
+                                      explore=args.explore,
                                       onnx_dir=Path(tmp) if use_onnx else None)
     result["crops"] = measure_crops(repeat)
     print("\ncrops and decoding, ms per frame:", ", ".join(

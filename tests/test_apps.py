@@ -105,6 +105,29 @@ def test_tracker_options_reach_the_tracker():
     assert default.pipeline.tracker.config.min_joints == 5
 
 
+def test_onnxruntime_backend_gives_the_torch_results(tmp_path):
+    pytest.importorskip("onnx")
+    video = shared_path("data/videos/mmpose_demo.mp4")
+    results = {}
+    for backend in ("torch", "onnxruntime"):
+        folder = tmp_path / backend
+        folder.mkdir()
+        code, _, out_json = _track(video, folder, "--end", "2", "--no-video",
+                                   "--pose-backend", backend)
+        assert code == 0
+        results[backend] = json.loads(out_json.read_text())["annotations"]
+    torch_ann, ort_ann = results["torch"], results["onnxruntime"]
+    assert len(torch_ann) == len(ort_ann) > 5
+    assert [a["track_id"] for a in torch_ann] == [a["track_id"] for a in ort_ann]
+    np.testing.assert_allclose([a["bbox"] for a in ort_ann], [a["bbox"] for a in torch_ann])
+    a = np.array([x["keypoints"] for x in torch_ann]).reshape(-1, 3)
+    b = np.array([x["keypoints"] for x in ort_ann]).reshape(-1, 3)
+    # the same heatmaps to float rounding: joints agree (a near-tie of two heatmap maxima of
+    # the random-weight network may rarely pick the other one)
+    assert np.mean(np.abs(a[:, :2] - b[:, :2]).max(1) < 0.01) > 0.97
+    assert np.abs(a[:, 2] - b[:, 2]).max() < 1e-3
+
+
 def _run(capsys, module, argv):
     code = module.main(argv)
     err = capsys.readouterr().err

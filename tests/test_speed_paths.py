@@ -93,3 +93,14 @@ def test_benchmark_times_the_paths_in_turns():
     assert calls == ["a", "b"] + ["a", "b"] * 3  # warm-up of each, then the timed runs in turns
     assert set(times) == {"a", "b"}
     assert all(0 <= t["best"] <= t["median"] for t in times.values())
+
+
+def test_the_reference_matmul_can_be_timed_again_by_name():
+    from benchmarks.speed import matmul_function, matmul_gflops
+
+    result = matmul_gflops(torch.device("cpu"), sizes=(64,), repeat=1)
+    assert result["best"] in ("torch_64", "numpy_64")
+    assert result["gflops"] == result[result["best"]]
+    for name in ("torch_64", "numpy_64"):
+        fn, flops = matmul_function(name, torch.device("cpu"))
+        assert flops == 2 * 64 ** 3 and tuple(fn().shape) == (64, 64)
