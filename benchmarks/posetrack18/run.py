@@ -32,8 +32,8 @@ from apps.components import (AppError, add_model_arguments, add_tracker_argument
                              build_components, run_reporting_errors)
 from apps.posetrack_json import person_annotation
 from pose.atomic_write import write_json_atomic
-from pose.datasets.coco import clean_box, read_rgb
-from pose.datasets.posetrack18 import PoseTrackSequence, read_posetrack18
+from pose.datasets.coco import read_rgb
+from pose.datasets.posetrack18 import PoseTrackSequence, gt_box, read_posetrack18
 from pose.keypoints import POSETRACK18, convert_poses
 from tracker.tracker import PoseTracker
 
@@ -119,17 +119,13 @@ def prediction_name(sequence: PoseTrackSequence) -> str:
 def gt_people(sequence: PoseTrackSequence, image_id: int, size: Tuple[int, int]
               ) -> Tuple[np.ndarray, np.ndarray]:
     """The annotated people of an image as mmpose's GT-box test takes them (``use_gt_bbox``):
-    people with a labelled keypoint and a valid clean box (:func:`pose.datasets.coco.clean_box`
-    of the file's box, else of their keypoints' extent, clipped to the frame of ``size``
-    ``(height, width)``). Returns boxes ``[N, 5]`` (score 1) and, for the oracle, their keypoints
+    those with a :func:`pose.datasets.posetrack18.gt_box`, clipped to the frame of ``size``
+    ``(height, width)``. Returns boxes ``[N, 5]`` (score 1) and, for the oracle, their keypoints
     ``[N, 17, 3]`` with score = visibility (0/1)."""
     boxes, poses = [], []
     for person in sequence.persons(image_id):
-        if person.num_labeled == 0 or not np.isfinite(person.bbox).all():
-            continue
-        x1, y1, x2, y2 = person.bbox
-        box = clean_box([x1, y1, x2 - x1, y2 - y1], size[1], size[0])
-        if box is not None and box[2] > box[0] and box[3] > box[1]:
+        box = gt_box(person, size[1], size[0])
+        if box is not None:
             boxes.append(np.append(box, 1.0))
             kp = person.keypoints.copy()
             kp[:, 2] = (kp[:, 2] > 0).astype(np.float64)
