@@ -27,7 +27,8 @@ from apps.components import (add_app_arguments, build_components,  # noqa: E402
                              parse_app_arguments, run_reporting_errors)
 from apps.posetrack_json import PoseTrackJsonWriter  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
-from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position  # noqa: E402
+from apps.video_io import (VideoError, VideoReader, VideoWriter,  # noqa: E402
+                            check_writable, parse_position)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -44,8 +45,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--end", default=None, help="stop before this frame (same forms)")
     parser.add_argument("--snapshot", default=None, metavar="IMAGE",
                         help="also save one rendered frame as an image (e.g. frame.jpg)")
-    parser.add_argument("--snapshot-frame", type=int, default=0, metavar="N",
-                        help="the frame index saved by --snapshot (default: the first)")
+    parser.add_argument("--snapshot-frame", type=int, default=None, metavar="N",
+                        help="the frame index saved by --snapshot (default: the first one "
+                             "processed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_app_arguments(parser)
     return parse_app_arguments(parser, argv)
@@ -67,25 +69,6 @@ def save_image(path: str, image_rgb) -> None:
                          "unwritable folder)")
 
 
-def check_writable(path: Optional[str], flag: str) -> None:
-    """Fails before the models load when ``path`` cannot be written (tried by creating it)."""
-    if path is None:
-        return
-    target = Path(path)
-    folder = target.resolve().parent
-    if not folder.is_dir():
-        raise VideoError(f"{flag} {path}: the folder {folder} does not exist")
-    if target.is_dir():
-        raise VideoError(f"{flag} {path} is a folder; give a file name")
-    existed = target.exists()
-    try:
-        open(target, "ab").close()
-    except OSError as exc:
-        raise VideoError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
-    if not existed:
-        target.unlink()
-
-
 def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     """Runs the app; ``report`` (a dict), if given, receives the run's figures: ``frames``,
     ``seconds`` (processing loop wall time), ``load_seconds``, ``stages`` (seconds per stage),
@@ -99,6 +82,13 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     reader.end = parse_position(args.end, reader.fps)
     if reader.end is not None and reader.end <= reader.start:
         raise ValueError(f"--end ({args.end}) must come after --start ({args.start or 0})")
+    if args.snapshot_frame is None:
+        args.snapshot_frame = reader.start
+    if args.snapshot and not (reader.start <= args.snapshot_frame
+                              and (reader.end is None or args.snapshot_frame < reader.end)):
+        last = "the end" if reader.end is None else reader.end - 1
+        raise ValueError(f"--snapshot-frame {args.snapshot_frame} is not among the frames to "
+                         f"process ({reader.start} to {last})")
     frames = iter(reader)
     first = next(frames, None)
     if first is None:
@@ -120,6 +110,9 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
                   "detect_every": args.detect_every, "flip": not args.no_flip})
     except BaseException:
         reader.close()
+        if writer is not None:  # the JSON writer failed: no half-made video either
+            writer.close()
+            Path(args.output_video).unlink(missing_ok=True)
         raise
     pipeline, timer = components.pipeline, components.pipeline.timer
     print(f"hrtrack: {args.video} ({reader.width}x{reader.height}, {reader.fps:.2f} fps) with "
@@ -127,6 +120,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     progress = tqdm(total=reader.expected_frames, unit="frame", disable=args.quiet,
                     dynamic_ncols=True)
     identities, people, processed, interrupted = set(), 0, 0, False
+    snapshot_saved = False
     loop_start = time.perf_counter()
     try:
         item, waited = first, time.perf_counter()
@@ -144,6 +138,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
                                        result.boxes if args.draw_boxes else None)
             if snapshot:
                 save_image(args.snapshot, image)
+                snapshot_saved = True
             if writer is not None:
                 with timer("encode (wait)"):
                     writer.write(image)
@@ -184,6 +179,10 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
           file=sys.stderr)
     if writer is not None and writer.error:
         print(f"error: {writer.error}", file=sys.stderr)
+        return 1
+    if args.snapshot and not snapshot_saved and not interrupted:
+        print(f"error: --snapshot-frame {args.snapshot_frame} was not reached (the video ended "
+              f"after frame {reader.start + processed - 1}); no snapshot written", file=sys.stderr)
         return 1
     if interrupted:
         print(f"interrupted: the outputs hold frames {reader.start}..{reader.start + processed - 1}",

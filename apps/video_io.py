@@ -193,6 +193,8 @@ class VideoWriter:
             raise VideoError(f"cannot write {self.path}: the folder {self.path.parent} does not "
                              "exist")
         rate = Fraction(frame_rate).limit_denominator(100000)
+        self._time_base = 1 / rate
+        self._first_index: Optional[int] = None
         codec = codec or _pick_codec(self.path)
         options = {}
         if self.path.suffix.lower() in (".mp4", ".mov", ".m4v"):
@@ -229,14 +231,17 @@ class VideoWriter:
 
     def _encode(self) -> None:
         while True:
-            frame = self._queue.get()
-            if frame is _END:
+            item = self._queue.get()
+            if item is _END:
                 break
             if self.error:
                 continue
+            frame, index = item
             try:
                 started = time.perf_counter()
                 video_frame = av.VideoFrame.from_ndarray(self._pad(frame), format="rgb24")
+                if index is not None:  # shown from its own time on, until the next one's
+                    video_frame.pts, video_frame.time_base = index, self._time_base
                 for packet in self._stream.encode(video_frame):
                     self._container.mux(packet)
                 self.frames_written += 1
@@ -244,11 +249,18 @@ class VideoWriter:
             except (av.error.FFmpegError, ValueError, OSError) as exc:
                 self.error = f"encoding {self.path} failed at frame {self.frames_written} ({exc})"
 
-    def write(self, frame: np.ndarray) -> None:
-        """Queues one RGB uint8 frame ``[H, W, 3]`` (blocks while the queue is full)."""
+    def write(self, frame: np.ndarray, index: Optional[int] = None) -> None:
+        """Queues one RGB uint8 frame ``[H, W, 3]`` (blocks while the queue is full).
+
+        ``index``: the frame's number at the video's frame rate, for sources whose frames are
+        not all written (a live camera whose frames are dropped): each frame then keeps its
+        time and the video plays at the real speed. Without it, frames follow each other."""
         if self.error:
             raise VideoError(self.error)
-        self._queue.put(np.ascontiguousarray(frame))
+        if index is not None:
+            self._first_index = index if self._first_index is None else self._first_index
+            index -= self._first_index
+        self._queue.put((np.ascontiguousarray(frame), index))
 
     def close(self) -> None:
         """Encodes what is queued, flushes the encoder and finalises the file."""
@@ -277,3 +289,22 @@ def count_frames(path: PathLike) -> int:
     """Frames of a video counted by decoding (exact, also for fragmented files)."""
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
+
+
+def check_writable(path: Optional[str], flag: str) -> None:
+    """Fails before the models load when ``path`` cannot be written (tried by creating it)."""
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.resolve().parent
+    if not folder.is_dir():
+        raise VideoError(f"{flag} {path}: the folder {folder} does not exist")
+    if target.is_dir():
+        raise VideoError(f"{flag} {path} is a folder; give a file name")
+    existed = target.exists()
+    try:
+        open(target, "ab").close()
+    except OSError as exc:
+        raise VideoError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+    if not existed:
+        target.unlink()

@@ -29,7 +29,7 @@ from apps.components import (add_app_arguments, build_components,  # noqa: E402
                              parse_app_arguments, run_reporting_errors)
 from apps.posetrack_json import PoseTrackJsonWriter  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
-from apps.video_io import VideoError, VideoWriter  # noqa: E402
+from apps.video_io import VideoError, VideoWriter, check_writable  # noqa: E402
 
 WINDOW = "hrtrack"
 
@@ -152,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
             and not os.environ.get("WAYLAND_DISPLAY"):
         print("no display found: running headless (--no-display)", file=sys.stderr)
         display = False
+    check_writable(args.output_video, "--output-video")
+    check_writable(args.output_json, "--output-json")
     capture = LiveCapture(camera_source(args.camera), pace=not args.no_pace)
     video = json_writer = None
     processed, started, identities = 0, time.perf_counter(), set()
@@ -186,8 +188,8 @@ def run(args: argparse.Namespace) -> int:
                                    components.keypoint_set,
                                    result.boxes if args.draw_boxes else None,
                                    text=f"{rate:.1f} fps")
-                if video is not None:
-                    video.write(image)
+                if video is not None:  # at the frame's time: dropped frames leave gaps
+                    video.write(image, index)
                 if display:
                     cv2.imshow(WINDOW, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
                     if cv2.waitKey(1) & 0xFF in (ord("q"), 27):

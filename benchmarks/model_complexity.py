@@ -10,12 +10,12 @@ multiply-adds really executed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from pose.atomic_write import write_json_atomic
 from pose import build_model, list_presets
 from pose.complexity import count_complexity
 
@@ -81,8 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(str(exc.args[0]))
     print_table(rows)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_json_atomic(rows, args.json, indent=2)
     return 0
 
 

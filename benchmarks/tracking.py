@@ -26,6 +26,7 @@ import numpy as np
 from benchmarks.posetrack18 import synthetic
 from benchmarks.posetrack18.poseval import evaluate_folders
 from benchmarks.shared_data import POSETRACK18_GT_SAMPLE as SAMPLE
+from pose.atomic_write import write_json_atomic
 from tracker import PoseTracker, TrackerConfig
 from tracker.retrack import retrack_file
 
@@ -136,8 +137,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     default = tracker_us_per_frame_20_people()
     print(f"tracker_us_per_frame_20_people (default: both/greedy): {default:.0f}")
     if args.json:
-        args.json.write_text(json.dumps({"mota": rows, "cost_us_20_people": costs,
-                                         "tracker_us_per_frame_20_people": default}, indent=2))
+        write_json_atomic({"mota": rows, "cost_us_20_people": costs,
+                           "tracker_us_per_frame_20_people": default}, args.json, indent=2)
     return 0
 
 

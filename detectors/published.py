@@ -18,6 +18,8 @@ from typing import Dict
 
 import torch
 
+from pose.checkpoints import cache_dir
+
 
 @dataclass(frozen=True)
 class PublishedOnnx:
@@ -56,7 +58,7 @@ def _sha256(path: Path) -> str:
 
 
 def cached_path(name: str) -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / f"{name}.onnx"
+    return cache_dir() / f"{name}.onnx"
 
 
 def fetch_published_onnx(name: str, progress: bool = True) -> Path:

@@ -15,6 +15,9 @@ def _umask() -> int:
     return mask
 
 
+_UMASK = _umask()  # read once: the umask is process-wide, and other threads create files too
+
+
 @contextmanager
 def atomic_path(path: Union[str, os.PathLike]) -> Iterator[Path]:
     """Yields a temporary path beside ``path`` (its folder created if needed) to write; on
@@ -26,7 +29,7 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; results are ordinary files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -21,6 +21,7 @@ PyTorch's older TorchScript-based one; both give the same graph semantics.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import importlib.util
 import json
@@ -90,7 +91,7 @@ def export_onnx(model: nn.Module, path: Union[str, os.PathLike], *,
         raise ImportError("ONNX export needs the onnx package: pip install onnx") from error
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    network = fold_batchnorm(model) if fold_bn else model
+    network = fold_batchnorm(model) if fold_bn else copy.deepcopy(model)  # model stays as is
     network = network.float().cpu().eval()
     dynamic = batch == "dynamic"
     # batch 2 as the example: torch.export specialises a size-1 axis even when marked dynamic
@@ -112,11 +113,8 @@ def check_onnx(model: nn.Module, path: Union[str, os.PathLike], batch: int = 2,
 
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, 3, *model.preset.input_size, generator=gen)
-    was_training = model.training
-    model.eval()
     with torch.no_grad():
-        expected = model.float().cpu()(x)
-    model.train(was_training)
+        expected = copy.deepcopy(model).float().cpu().eval()(x)  # model stays as is
     actual = OnnxPoseModel(path)(x)
     return float((actual - expected).abs().max()), float(expected.abs().max())
 

@@ -84,9 +84,12 @@ def test_start_end_and_detect_every(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pipeline_module.PoseTrackingPipeline, "_boxes", counting)
     video = shared_path("data/videos/mmpose_body3d_demo.mp4")
+    snapshot = tmp_path / "snapshot.png"
     code, out_video, out_json = _track(video, tmp_path, "--start", "10", "--end", "0.4s",
-                                       "--detect-every", "3", "--no-video")
+                                       "--detect-every", "3", "--no-video", "--snapshot",
+                                       str(snapshot))
     assert code == 0 and not out_video.exists()
+    assert cv2.imread(str(snapshot)).shape[:2] == (1002, 1000)  # the first processed frame
     data = json.loads(out_json.read_text())
     assert [im["frame_index"] for im in data["images"]] == list(range(10, 20))
     assert [d for d, _ in calls] == [k % 3 == 0 for k in range(10)]
@@ -147,6 +150,9 @@ def test_bad_input_gives_one_clear_message(tmp_path, capsys, monkeypatch):
     code, err = _run(capsys, track_video, [str(video), "--output-json",
                                            str(tmp_path / "nowhere" / "x.json")])
     assert code == 2 and "does not exist" in err
+    code, err = _run(capsys, track_video, [str(video), "--start", "2", "--snapshot",
+                                           str(tmp_path / "s.png"), "--snapshot-frame", "1"])
+    assert code == 2 and "--snapshot-frame 1 is not among the frames" in err
     code, err = _run(capsys, track_video, [
         str(video), "--output-json", str(tmp_path / "x.json"), "--no-video",
         "--pose-model", "hrnet_w32", "--pose-weights", str(shared_path(WEIGHTS))])
@@ -237,6 +243,9 @@ def test_webcam_app_headless_with_a_video_file_as_camera(tmp_path, capsys):
     assert count_frames(out_video) == 5 and data["annotations"]
     code, err = _run(capsys, webcam, ["--camera", str(tmp_path / "nope.mp4"), "--no-display"])
     assert code == 2 and "no such camera" in err
+    code, err = _run(capsys, webcam, ["--camera", str(video), "--no-display", "--output-json",
+                                      str(tmp_path / "nowhere" / "x.json"), *_models()])
+    assert code == 2 and "--output-json" in err and "does not exist" in err
     with VideoWriter(tmp_path / "three.avi", 5, 64, 64) as writer:
         for k in range(3):
             writer.write(np.full((64, 64, 3), 80 * k, np.uint8))

@@ -45,6 +45,22 @@ def test_video_round_trip_keeps_count_rate_and_content(tmp_path):
     assert diff < 4 and diff < 0.5 * other
 
 
+def test_frames_written_with_their_index_keep_their_time(tmp_path):
+    """A live source's frames, some dropped, are shown at their own times (the video plays at
+    the real speed, not faster)."""
+    import av
+
+    path = tmp_path / "live.mp4"
+    indices = [7, 10, 11, 15, 21]  # camera frame numbers at 10 fps; the first is time 0
+    with VideoWriter(path, 10, 64, 48) as writer:
+        for k, index in enumerate(indices):
+            writer.write(np.full((48, 64, 3), 40 * k, np.uint8), index)
+    with av.open(str(path)) as container:
+        times = [float(f.pts * f.time_base) for f in container.decode(video=0)]
+    assert len(times) == len(indices)
+    np.testing.assert_allclose(np.diff(times), np.diff(indices) / 10, atol=1e-3)
+
+
 def test_reader_range_and_positions(tmp_path):
     path = tmp_path / "v.mp4"
     with VideoWriter(path, 10, 32, 32) as writer:

@@ -91,3 +91,16 @@ def test_files_without_metadata_need_a_preset(tmp_path):
     with pytest.raises(ValueError, match="preset"):
         OnnxPoseModel(path)
     assert OnnxPoseModel(path, preset=model.preset).color == "rgb"
+
+
+def test_export_and_check_leave_the_callers_model_as_it_was(tmp_path):
+    from pose.export import check_onnx
+
+    model = tiny_hrnet().double().train()
+    for fold_bn in (False, True):
+        path = export_onnx(model, tmp_path / f"tiny{fold_bn}.onnx", fold_bn=fold_bn,
+                           exporter="torchscript")
+        assert model.training and next(model.parameters()).dtype == torch.float64
+        difference, scale = check_onnx(model, path)
+        assert model.training and next(model.parameters()).dtype == torch.float64
+        assert scale > 0 and difference < 1e-3 * scale

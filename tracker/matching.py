@@ -78,7 +78,3 @@ def match_indices(similarity: np.ndarray, threshold: float, method: str = "greed
     if method == "hungarian":
         return hungarian_indices(similarity, threshold)
     raise ValueError(f"matching must be 'greedy' or 'hungarian', got {method!r}")
-
-
-def match(similarity: np.ndarray, threshold: float, method: str = "greedy") -> Matches:
-    return _pairs(match_indices(similarity, threshold, method))

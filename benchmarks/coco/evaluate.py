@@ -12,8 +12,6 @@ keypoint results, and scored with pycocotools.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -26,7 +24,7 @@ from tqdm import tqdm
 
 import pose
 from pose.atomic_write import write_json_atomic
-from pose.datasets.coco import detection_boxes, ground_truth_boxes, read_rgb
+from pose.datasets.coco import detection_boxes, ground_truth_boxes, load_coco, read_rgb
 from pose.estimator import PreparedCrops, TopDownEstimator, prepare_crops
 from pose.keypoints import get_keypoint_set
 from pose.nms import select_poses
@@ -94,14 +92,9 @@ def evaluate(images: Path, annotations: Path, model_name: str, checkpoint: Optio
              decode: str = "official", progress: bool = True) -> "OrderedDict[str, float]":
     """The whole evaluation; returns pycocotools' ten stats and writes the results to
     ``output``."""
-    from pycocotools.coco import COCO
-
     if not images.is_dir():
         raise FileNotFoundError(f"image folder not found: {images}")
-    if not annotations.is_file():
-        raise FileNotFoundError(f"annotation file not found: {annotations}")
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(str(annotations))
+    coco = load_coco(annotations)
     if detections is not None:
         boxes = detection_boxes(detections, det_score_threshold, coco.getImgIds())
     else:

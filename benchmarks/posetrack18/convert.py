@@ -23,6 +23,7 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
+from apps.posetrack_json import category
 from pose.atomic_write import write_json_atomic
 from pose.keypoints import POSETRACK18
 
@@ -32,8 +33,7 @@ from .files import PoseTrackFormatError
 def prediction_file(gt: dict, poses: Dict[int, List[dict]]) -> dict:
     """A prediction file for the GT video ``gt`` with ``poses[image_id]`` = list of
     ``{"track_id": int, "keypoints": [17, 3] array-like (x, y, score)}``."""
-    categories = gt.get("categories") or [{"id": 1, "name": "person",
-                                           "keypoints": list(POSETRACK18.names)}]
+    categories = gt.get("categories") or [category(POSETRACK18)]
     annotations = []
     for image in gt["images"]:
         for pose in poses.get(image["id"], []):

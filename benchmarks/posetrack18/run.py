@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from apps.components import (AppError, add_model_arguments, add_tracker_arguments,
                              build_components, run_reporting_errors)
-from apps.posetrack_json import person_annotation
+from apps.posetrack_json import category, person_annotation
 from pose.atomic_write import write_json_atomic
 from pose.datasets.coco import read_rgb
 from pose.datasets.posetrack18 import PoseTrackSequence, gt_box, read_posetrack18
@@ -181,8 +181,7 @@ def run_sequence(sequence: PoseTrackSequence, components, args: argparse.Namespa
             if track_id >= 0:
                 annotations.append(person_annotation(image.image_id, track_id, converted[k],
                                                      result.boxes[k], len(annotations)))
-    categories = sequence.categories or [{"id": 1, "name": "person",
-                                          "keypoints": list(POSETRACK18.names)}]
+    categories = sequence.categories or [category(POSETRACK18)]
     return {"images": [image.raw for image in sequence.images], "annotations": annotations,
             "categories": categories}
 
