@@ -276,3 +276,11 @@ def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
     state, fmt, meta = normalize_state_dict(torch_load(path))
     model.load_state_dict(_check_fit(model, state), strict=True)
     return CheckpointInfo(path=path, format=fmt, meta=meta, zoo_entry=entry)
+
+
+def input_color(model: object) -> str:
+    """The channel order (``"rgb"`` or ``"bgr"``) a network's weights expect: that of the
+    published checkpoint loaded into it (official SimpleBaseline files: BGR), else the model's
+    own ``color`` attribute (ONNX runners), else ``"rgb"``."""
+    entry = getattr(getattr(model, "checkpoint", None), "zoo_entry", None)
+    return entry.color if entry is not None else getattr(model, "color", "rgb")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoints import input_color
 from .decode import flip_heatmaps, heatmaps_to_keypoints
 from .inference import InferenceModel, optimize_for_inference
 from .keypoints import get_keypoint_set
@@ -150,8 +151,7 @@ class TopDownEstimator:
         if preset is None:
             raise ValueError("the model has no preset: build it with pose.build_model(...)")
         if color is None:
-            entry = getattr(getattr(model, "checkpoint", None), "zoo_entry", None)
-            color = entry.color if entry is not None else getattr(model, "color", "rgb")
+            color = input_color(model)
         if flip_pairs is None:
             keypoint_set = get_keypoint_set(preset.keypoints)
             if keypoint_set.num_joints != preset.num_joints:

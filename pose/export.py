@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from . import zoo
+from .checkpoints import input_color
 from .fuse import fold_batchnorm
 from .registry import build_model, pretrained
 
@@ -45,10 +46,7 @@ INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
 def model_metadata(model: nn.Module, color: Optional[str] = None) -> Dict[str, object]:
     """What a runner needs besides the graph: the preset's fields and the channel order."""
     fields = dataclasses.asdict(model.preset)
-    if color is None:
-        entry = getattr(getattr(model, "checkpoint", None), "zoo_entry", None)
-        color = entry.color if entry is not None else "rgb"
-    fields["color"] = color
+    fields["color"] = input_color(model) if color is None else color
     return fields
 
 

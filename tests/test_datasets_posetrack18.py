@@ -6,7 +6,7 @@ import pytest
 
 from helpers import shared_path
 from pose.datasets.posetrack18 import (PoseTrackAnnotationError, find_sequences,
-                                       read_posetrack18)
+                                       read_posetrack18, read_sequences)
 from pose.keypoints import POSETRACK18
 
 
@@ -90,3 +90,16 @@ def test_real_official_files_and_mmpose_single_file_agree():
     # the file's bbox [631.5, 167.77, 351.0, 751.43] as x1, y1, x2, y2
     np.testing.assert_allclose(first.bbox, [631.5, 167.77146758, 982.5, 919.20372162])
     assert np.all(first.keypoints[3:5] == 0)  # ears never annotated
+
+
+def test_read_sequences_of_a_folder_or_a_single_file(tmp_path):
+    root = shared_path("data/posetrack18_sample/annotations")
+    folder = read_sequences(root / "val")
+    single = read_sequences(root / "test_posetrack18_val.json")
+    assert [s.name for s in folder] == ["003418_mpii_test", "009473_mpii_test",
+                                        "012834_mpii_test"]
+    assert sorted(s.name for s in single) == [s.name for s in folder]
+    by_name = {s.name: s for s in single}
+    assert [len(s.images) for s in folder] == [len(by_name[s.name].images) for s in folder]
+    with pytest.raises(FileNotFoundError, match=r"\*\.json"):
+        read_sequences(tmp_path)

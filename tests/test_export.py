@@ -104,3 +104,12 @@ def test_export_and_check_leave_the_callers_model_as_it_was(tmp_path):
         difference, scale = check_onnx(model, path)
         assert model.training and next(model.parameters()).dtype == torch.float64
         assert scale > 0 and difference < 1e-3 * scale
+
+
+def test_export_records_the_channel_order_the_estimator_would_use(tmp_path):
+    model = tiny_hrnet()
+    model.color = "bgr"  # e.g. a network carrying its own channel order, no zoo checkpoint
+    path = export_onnx(model, tmp_path / "bgr.onnx", exporter="torchscript")
+    runner = OnnxPoseModel(path)
+    assert runner.color == "bgr" == TopDownEstimator(model).color
+    assert TopDownEstimator(runner).color == "bgr"

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from pose.datasets.coco import detection_boxes
-from pose.datasets.posetrack18 import (PoseTrackSequence, annotated_persons, read_posetrack18)
+from pose.datasets.posetrack18 import PoseTrackSequence, annotated_persons, read_sequences
 from pose.estimator import TopDownEstimator
 from pose.keypoints import get_keypoint_set
 from pose.training.recipe import Recipe
@@ -39,16 +39,6 @@ from ..coco.evaluate import PersonCrops, predict
 from ..configs.posetrack18 import RECIPES
 from .convert import from_coco_results
 from .poseval import COLUMNS, evaluate_folders
-
-
-def read_sequences(source: Path) -> List[PoseTrackSequence]:
-    """Sequences of a folder of per-video files or of one (mmpose single) file."""
-    if source.is_dir():
-        files = sorted(source.glob("*.json"))
-        if not files:
-            raise FileNotFoundError(f"no PoseTrack18 annotation files (*.json) in {source}")
-        return [s for f in files for s in read_posetrack18(f)]
-    return read_posetrack18(source)
 
 
 def gt_boxes(sequences: List[PoseTrackSequence]) -> Dict[int, np.ndarray]:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from pose.datasets.posetrack18 import read_sequences
 from pose.keypoints import get_keypoint_set
 from pose.training.recipe import Recipe, apply_overrides
 from pose.training.records import posetrack18_records
@@ -27,7 +28,7 @@ from ..coco.overfit import RECIPE as COCO_RECIPE
 from ..coco.overfit import overfit, overfit_arguments, report, set_threads
 from ..configs.posetrack18 import finetune_recipe
 from ..shared_data import SHARED_DATA
-from .finetune import read_sequences, validator
+from .finetune import validator
 
 TARGET_MAP = 50.0
 EPOCHS = 80

@@ -33,7 +33,7 @@ from apps.components import (AppError, add_model_arguments, add_tracker_argument
 from apps.posetrack_json import category, person_annotation
 from pose.atomic_write import write_json_atomic
 from pose.datasets.coco import read_rgb
-from pose.datasets.posetrack18 import PoseTrackSequence, gt_box, read_posetrack18
+from pose.datasets.posetrack18 import PoseTrackSequence, gt_box, read_sequences
 from pose.keypoints import POSETRACK18, convert_poses
 from tracker.tracker import PoseTracker
 
@@ -93,14 +93,7 @@ def annotation_source(args: argparse.Namespace) -> Path:
 
 
 def load_sequences(args: argparse.Namespace) -> List[PoseTrackSequence]:
-    source = annotation_source(args)
-    if source.is_dir():
-        files = sorted(source.glob("*.json"))
-        if not files:
-            raise FileNotFoundError(f"no PoseTrack18 annotation files (*.json) in {source}")
-    else:
-        files = [source]
-    sequences = [seq for path in files for seq in read_posetrack18(path)]
+    sequences = read_sequences(annotation_source(args))
     if args.sequences:
         wanted = set(args.sequences.split(","))
         unknown = wanted - {s.name for s in sequences}

@@ -111,15 +111,27 @@ class PoseTrackSequence:
         return self.people.get(image_id, [])
 
 
+def _annotation_files(folder: Path) -> List[Path]:
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"no PoseTrack18 annotation files (*.json) in {folder}")
+    return files
+
+
 def find_sequences(data_root: Union[str, os.PathLike], split: str = "val") -> List[Path]:
     """The official per-video files ``<data_root>/annotations/<split>/*.json``, sorted by name."""
     folder = Path(data_root) / "annotations" / split
     if not folder.is_dir():
         raise FileNotFoundError(f"PoseTrack18 annotation folder not found: {folder}")
-    files = sorted(folder.glob("*.json"))
-    if not files:
-        raise FileNotFoundError(f"no PoseTrack18 annotation files (*.json) in {folder}")
-    return files
+    return _annotation_files(folder)
+
+
+def read_sequences(source: Union[str, os.PathLike]) -> List["PoseTrackSequence"]:
+    """The sequences of a folder of per-video files (sorted by name) or of one file (an official
+    per-video file, or mmpose's single file)."""
+    source = Path(source)
+    files = _annotation_files(source) if source.is_dir() else [source]
+    return [sequence for path in files for sequence in read_posetrack18(path)]
 
 
 def read_posetrack18(path: Union[str, os.PathLike]) -> List[PoseTrackSequence]:
