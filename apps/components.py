@@ -23,6 +23,8 @@ import torch
 
 import pose
 from pose import zoo
+from pose.allocator import retain_freed_memory
+from pose.inference import ENGINES, default_engine
 from pose.checkpoints import CheckpointDownloadError, CheckpointError
 from pose.keypoints import KeypointSet, get_keypoint_set
 from tracker.tracker import PoseTracker, TrackerConfig
@@ -79,12 +81,15 @@ def load_pose_model(name: str, weights: Optional[str], device: torch.device) -> 
 
 
 def onnx_network(model: torch.nn.Module):
-    """``model`` exported to ONNX (BN folded) and loaded in onnxruntime
-    (:class:`pose.onnx_runtime.OnnxPoseModel`: the estimator's network API)."""
+    """``model`` exported to ONNX (BN folded; cached by weights, see
+    :meth:`pose.onnx_runtime.OnnxPoseModel.from_torch`) and loaded in onnxruntime with as many
+    threads as torch uses (:class:`pose.onnx_runtime.OnnxPoseModel`: the estimator's network
+    API)."""
     try:
         from pose.onnx_runtime import OnnxPoseModel
 
-        return OnnxPoseModel.from_torch(model.cpu(), exporter="torchscript")
+        return OnnxPoseModel.from_torch(model.cpu(), exporter="torchscript", cache=True,
+                                        threads=torch.get_num_threads())
     except ImportError as exc:
         raise AppError(f"--pose-backend onnxruntime needs onnx and onnxruntime ({exc}): "
                        "pip install -e \".[onnx]\"") from None
@@ -126,10 +131,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) 
                        help=f"published checkpoint or preset name (default {DEFAULT_POSE_MODEL})")
     group.add_argument("--pose-weights", default=None,
                        help="checkpoint path, URL or name to load into --pose-model")
-    group.add_argument("--pose-backend", choices=("torch", "onnxruntime"), default="torch",
-                       help="run the pose network with PyTorch (BN folded, channels-last; the "
-                            "default) or export it to ONNX at start-up (a few seconds) and run "
-                            "it with onnxruntime (faster on CPUs, see README)")
+    group.add_argument("--pose-backend", choices=("auto", *ENGINES), default="auto",
+                       help="run the pose network with PyTorch (BN folded, channels-last) or "
+                            "with onnxruntime (exported to ONNX on first use, a few seconds, "
+                            "then cached); auto (default): onnxruntime on CPU when installed, "
+                            "else PyTorch (see README's Speed)")
     group.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if "
                                                       "available)")
     group.add_argument("--no-flip", action="store_true",
@@ -187,11 +193,15 @@ class Components:
 
 def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: int = 1,
                      use_detector: bool = True) -> Components:
-    """Loads everything the options name and assembles the pipeline."""
+    """Loads everything the options name and assembles the pipeline. Freed memory stays in
+    the process from here on (:func:`pose.allocator.retain_freed_memory`): every frame's
+    network activations reuse the last frame's."""
+    retain_freed_memory()
     device = pick_device(args.device)
     model = load_pose_model(args.pose_model, args.pose_weights, device)
     network = model
-    if args.pose_backend == "onnxruntime":
+    backend = default_engine(device) if args.pose_backend == "auto" else args.pose_backend
+    if backend == "onnxruntime":
         network = onnx_network(model)
     estimator = pose.TopDownEstimator(network, flip=not args.no_flip, device=device)
     layout = model.preset.keypoints
@@ -213,7 +223,7 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
     description = (f"{det_text}, pose {args.pose_model}"
                    f"{f' ({weights.name})' if weights is not None else ''}, "
                    f"{'flip test, ' if not args.no_flip else ''}"
-                   f"{'onnxruntime, ' if args.pose_backend == 'onnxruntime' else ''}{device}")
+                   f"{'onnxruntime, ' if backend == 'onnxruntime' else ''}{device}")
     return Components(pipeline, get_keypoint_set(layout), description)
 
 

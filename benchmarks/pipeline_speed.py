@@ -46,7 +46,8 @@ def random_checkpoint(pose_model: str, folder: Path) -> Path:
 
 
 def app_arguments(video: Path, frames: int, folder: Path, pose_model: str, pose_weights: Path,
-                  device: str, random_weights: bool = False) -> List[str]:
+                  device: str, random_weights: bool = False,
+                  pose_backend: str = "auto") -> List[str]:
     """The app's command line; with ``random_weights`` every detected person is tracked
     (``--min-joints 0``: a random network's joint scores are too weak to start tracks, and the
     tracker and flow are part of what is measured)."""
@@ -54,20 +55,23 @@ def app_arguments(video: Path, frames: int, folder: Path, pose_model: str, pose_
             "--output-json", str(folder / "out.json"), "--quiet", "--detector", "yolox",
             "--detector-weights", str(SHARED_DATA / DETECTOR), "--pose-model", pose_model,
             "--pose-weights", str(pose_weights), "--device", device,
+            "--pose-backend", pose_backend,
             *(["--min-joints", "0"] if random_weights else [])]
 
 
 def pipeline_figures(video: Path, frames: int, pose_model: str, pose_weights: Optional[Path],
-                     device: str) -> dict:
+                     device: str, pose_backend: str = "auto") -> dict:
     """Runs the app once and returns its figures (see the module doc)."""
     from apps import track_video
+    from pose.inference import default_engine
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         weights = pose_weights or random_checkpoint(pose_model, folder)
         report: dict = {}
         args = track_video.parse_args(app_arguments(video, frames, folder, pose_model, weights,
-                                                    device, random_weights=not pose_weights))
+                                                    device, random_weights=not pose_weights,
+                                                    pose_backend=pose_backend))
         code = track_video.run(args, report)
         if code != 0:
             raise RuntimeError(f"the app failed with exit code {code}")
@@ -75,10 +79,27 @@ def pipeline_figures(video: Path, frames: int, pose_model: str, pose_weights: Op
     wall = report["seconds"]
     networks = sum(report["stages"].get(k, 0.0) for k in NETWORK_STAGES)
     return {"video": str(video), "frames": n, "pose_model": pose_model, "device": device,
+            "pose_backend": default_engine(device) if pose_backend == "auto" else pose_backend,
             "frames_per_second": n / wall, "wall_seconds": wall,
             "ms_per_frame": {k: 1000 * v / n for k, v in report["stages"].items()},
             "outside_networks_fraction": 1 - networks / wall,
             "people_per_frame": report["people"] / max(n, 1)}
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory in bytes: ``VmHWM`` of ``/proc/self/status`` on
+    Linux. Not ``getrusage``'s ``ru_maxrss``: Linux carries the parent's peak into a child
+    started by fork and exec, so a child of a big process (the speed benchmark, with its models
+    and matmul buffers) would report the parent's peak, not its own."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS: bytes, else kilobytes
 
 
 def _child_peak_rss(argv: List[str]) -> int:
@@ -86,13 +107,12 @@ def _child_peak_rss(argv: List[str]) -> int:
     from apps import track_video
 
     code = track_video.main(argv)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
-    print(json.dumps({"exit": code, "peak_rss": peak}))
+    print(json.dumps({"exit": code, "peak_rss": peak_rss_bytes()}))
     return code
 
 
 def memory_figures(video: Path, frames: int, pose_model: str, pose_weights: Optional[Path],
-                   device: str) -> dict:
+                   device: str, pose_backend: str = "auto") -> dict:
     """Peak RSS of a run over ``frames`` frames and over ``10 * frames``, each in a fresh
     process."""
     out = {}
@@ -101,7 +121,7 @@ def memory_figures(video: Path, frames: int, pose_model: str, pose_weights: Opti
         weights = pose_weights or random_checkpoint(pose_model, folder)
         for name, count in (("short", frames), ("long", 10 * frames)):
             argv = app_arguments(video, count, folder, pose_model, weights, device,
-                                 random_weights=not pose_weights)
+                                 random_weights=not pose_weights, pose_backend=pose_backend)
             done = subprocess.run([sys.executable, "-m", "benchmarks.pipeline_speed",
                                    "--child", *argv], capture_output=True, text=True)
             if done.returncode != 0:
@@ -116,7 +136,7 @@ def memory_figures(video: Path, frames: int, pose_model: str, pose_weights: Opti
 def print_figures(figures: dict) -> None:
     p = figures["pipeline"]
     print(f"pipeline: {p['frames']} frames of {Path(p['video']).name}, {p['pose_model']} on "
-          f"{p['device']}: {p['frames_per_second']:.2f} frames/s, "
+          f"{p['device']} ({p['pose_backend']}): {p['frames_per_second']:.2f} frames/s, "
           f"{p['people_per_frame']:.1f} tracked people per frame")
     for stage, ms in p["ms_per_frame"].items():
         print(f"  {stage:18s} {ms:8.1f} ms/frame")
@@ -139,6 +159,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--pose-model", default="hrnet_w32")
     parser.add_argument("--pose-weights", type=Path, default=None)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--pose-backend", choices=("auto", "torch", "onnxruntime"),
+                        default="auto", help="as the app's (default auto: onnxruntime on CPU "
+                        "when installed)")
     parser.add_argument("--memory", action="store_true",
                         help="also compare peak memory of --memory-frames and 10x as many")
     parser.add_argument("--memory-frames", type=int, default=39,
@@ -147,10 +170,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     figures = {"pipeline": pipeline_figures(args.video, args.frames, args.pose_model,
-                                            args.pose_weights, args.device)}
+                                            args.pose_weights, args.device,
+                                            args.pose_backend)}
     if args.memory:
         figures["memory"] = memory_figures(args.video, args.memory_frames, args.pose_model,
-                                           args.pose_weights, args.device)
+                                           args.pose_weights, args.device, args.pose_backend)
     print_figures(figures)
     if args.json:
         from pose.atomic_write import write_json_atomic

@@ -3,12 +3,14 @@
 >>> net = OnnxPoseModel("hrnet_w32.onnx")            # preset and colour from the file
 >>> estimator = pose.TopDownEstimator(net)           # same API as with a torch network
 >>> net = OnnxPoseModel.from_torch(pose.build_model("hrnet_w32"))   # export, then load
+>>> net = OnnxPoseModel.from_torch(model, cache=True)  # exported once per weights, then reused
 
 On this 2-core CPU onnxruntime ran HRNet-W32 and SimpleBaseline-50 faster than PyTorch's
 optimised path, and suffered less from other busy processes (see ``benchmarks/speed.py``).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -18,8 +20,33 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .export import INPUT_NAME, METADATA_KEY, export_onnx
+from .atomic_write import atomic_path
+from .export import INPUT_NAME, METADATA_KEY, export_onnx, model_metadata
 from .registry import ModelPreset
+
+
+def onnx_cache_dir() -> Path:
+    """Where :meth:`OnnxPoseModel.from_torch` keeps exported networks (``cache=True``):
+    ``$HRTRACK_ONNX_CACHE`` if set, else ``<torch.hub.get_dir()>/hrtrack-onnx``."""
+    folder = os.environ.get("HRTRACK_ONNX_CACHE")
+    return Path(folder) if folder else Path(torch.hub.get_dir()) / "hrtrack-onnx"
+
+
+def export_digest(model: torch.nn.Module, exporter: str) -> str:
+    """SHA-256 (hex) of everything the exported file depends on: the preset and channel order,
+    every parameter and buffer (names, dtypes, shapes, values), the exporter and the torch and
+    onnx versions. Equal digests give interchangeable files."""
+    import onnx
+
+    digest = hashlib.sha256()
+    header = {"metadata": model_metadata(model), "exporter": exporter,
+              "torch": torch.__version__, "onnx": onnx.__version__}
+    digest.update(json.dumps(header, sort_keys=True, default=str).encode())
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+    return digest.hexdigest()
 
 
 class OnnxPoseModel:
@@ -63,19 +90,46 @@ class OnnxPoseModel:
 
     @classmethod
     def from_torch(cls, model: torch.nn.Module, path: Optional[Union[str, os.PathLike]] = None,
-                   *, exporter: str = "auto", **kwargs) -> "OnnxPoseModel":
+                   *, exporter: str = "auto", cache: bool = False,
+                   **kwargs) -> "OnnxPoseModel":
         """Exports the torch network ``model`` (:func:`pose.export.export_onnx`, dynamic batch)
-        to ``path`` (default: a temporary file, removed once loaded) and runs it; ``kwargs`` go
-        to the constructor."""
+        and runs it; ``kwargs`` go to the constructor.
+
+        The file goes to ``path``; else, with ``cache``, to :func:`onnx_cache_dir` under the
+        name ``<preset>-<digest>.onnx`` (:func:`export_digest`), where later calls with the
+        same weights find it and skip the export (seconds for HRNet-W32); else to a temporary
+        file, removed once loaded. Files are written under a temporary name and renamed, so
+        an interrupted export leaves nothing half-written behind."""
         if path is not None:
-            return cls(export_onnx(model, path, exporter=exporter), **kwargs)
+            return cls(_export_atomic(model, Path(path), exporter), **kwargs)
+        if cache:
+            if exporter == "auto":  # the digest names the exporter actually used
+                import importlib.util
+
+                exporter = "dynamo" if importlib.util.find_spec("onnxscript") else "torchscript"
+            digest = export_digest(model, exporter)[:20]
+            target = onnx_cache_dir() / f"{model.preset.name}-{digest}.onnx"
+            if target.exists():
+                try:
+                    return cls(target, **kwargs)
+                except Exception:  # unreadable (another program's damage): export it again
+                    pass
+            return cls(_export_atomic(model, target, exporter), **kwargs)
         with tempfile.TemporaryDirectory() as tmp:
             return cls(export_onnx(model, Path(tmp) / "pose.onnx", exporter=exporter), **kwargs)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[N, 3, H, W]`` float (any device) -> ``[N, J, H/4, W/4]`` float32 CPU tensor."""
         array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         (out,) = self.session.run(None, {INPUT_NAME: array})
         return torch.from_numpy(out)
 
     def eval(self) -> "OnnxPoseModel":
         return self
+
+
+def _export_atomic(model: torch.nn.Module, target: Path, exporter: str) -> Path:
+    """:func:`pose.export.export_onnx` to a temporary file beside ``target``, then renamed."""
+    with atomic_path(target) as temporary:
+        export_onnx(model, temporary, exporter=exporter)
+    return target

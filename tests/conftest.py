@@ -1,6 +1,17 @@
 """Fixtures shared by the tests."""
+import atexit
+import os
+import shutil
+import tempfile
+
 import pytest
 import torch
+
+# The apps' default CPU engine exports pose networks to ONNX and caches the files: in the tests
+# they go to a folder of this session, not to the user's cache.
+if "HRTRACK_ONNX_CACHE" not in os.environ:
+    os.environ["HRTRACK_ONNX_CACHE"] = tempfile.mkdtemp(prefix="hrtrack-test-onnx-")
+    atexit.register(shutil.rmtree, os.environ["HRTRACK_ONNX_CACHE"], True)
 
 
 @pytest.fixture

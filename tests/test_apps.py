@@ -108,6 +108,21 @@ def test_tracker_options_reach_the_tracker():
     assert default.pipeline.tracker.config.min_joints == 5
 
 
+def test_default_pose_backend_on_cpu_is_onnxruntime_when_installed():
+    pytest.importorskip("onnx")
+    from apps.components import build_components
+    from pose.onnx_runtime import OnnxPoseModel
+
+    video = str(shared_path("data/videos/mmpose_demo.mp4"))
+    default = build_components(track_video.parse_args([video, *_models()]))
+    assert isinstance(default.pipeline.estimator.network, OnnxPoseModel)
+    assert "onnxruntime" in default.description
+    forced = build_components(track_video.parse_args([video, *_models(),
+                                                      "--pose-backend", "torch"]))
+    assert not isinstance(forced.pipeline.estimator.network, OnnxPoseModel)
+    assert "onnxruntime" not in forced.description
+
+
 def test_onnxruntime_backend_gives_the_torch_results(tmp_path):
     pytest.importorskip("onnx")
     video = shared_path("data/videos/mmpose_demo.mp4")

@@ -113,3 +113,59 @@ def test_export_records_the_channel_order_the_estimator_would_use(tmp_path):
     runner = OnnxPoseModel(path)
     assert runner.color == "bgr" == TopDownEstimator(model).color
     assert TopDownEstimator(runner).color == "bgr"
+
+
+def test_cached_export_is_reused_for_the_same_weights_only(tmp_path, monkeypatch):
+    import pose.onnx_runtime as runtime
+
+    monkeypatch.setenv("HRTRACK_ONNX_CACHE", str(tmp_path / "cache"))
+    model = tiny_hrnet()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    first = OnnxPoseModel.from_torch(model, exporter="torchscript", cache=True)
+    files = list((tmp_path / "cache").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("hrnet_w4-")
+    torch.testing.assert_close(first(x), expected, rtol=0, atol=1e-5)
+
+    exports = []
+    real_export = runtime.export_onnx
+    monkeypatch.setattr(runtime, "export_onnx",
+                        lambda *a, **k: exports.append(1) or real_export(*a, **k))
+    again = OnnxPoseModel.from_torch(model, exporter="torchscript", cache=True)
+    assert exports == [] and again.preset == model.preset  # found in the cache
+    torch.testing.assert_close(again(x), expected, rtol=0, atol=1e-5)
+
+    with torch.no_grad():  # other weights: another file, exported afresh
+        model.final_layer.weight.mul_(2)
+        changed = model(x)
+    other = OnnxPoseModel.from_torch(model, exporter="torchscript", cache=True)
+    assert exports == [1] and len(list((tmp_path / "cache").iterdir())) == 2
+    torch.testing.assert_close(other(x), changed, rtol=0, atol=1e-5)
+
+
+def test_cached_export_interrupted_leaves_no_file_and_damage_is_repaired(tmp_path, monkeypatch):
+    import pose.onnx_runtime as runtime
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HRTRACK_ONNX_CACHE", str(cache))
+    model = tiny_hrnet()
+    real_export = runtime.export_onnx
+
+    def interrupted(model, path, **kwargs):
+        real_export(model, path, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runtime, "export_onnx", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        OnnxPoseModel.from_torch(model, exporter="torchscript", cache=True)
+    assert list(cache.iterdir()) == []
+    monkeypatch.setattr(runtime, "export_onnx", real_export)
+    OnnxPoseModel.from_torch(model, exporter="torchscript", cache=True)
+    (path,) = cache.iterdir()
+    path.write_bytes(b"not an onnx file")  # damaged by something else: exported again
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    repaired = OnnxPoseModel.from_torch(model, exporter="torchscript", cache=True)
+    torch.testing.assert_close(repaired(x), expected, rtol=0, atol=1e-5)

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 import pose
+from pose.allocator import retain_freed_memory
 from pose.atomic_write import write_json_atomic
 from pose.datasets.coco import detection_boxes, ground_truth_boxes, load_coco, read_rgb
 from pose.estimator import PreparedCrops, TopDownEstimator, prepare_crops
@@ -141,6 +142,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--stats-json", type=Path, help="also write the ten stats here")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    retain_freed_memory()  # batches of 64 persons: the activations reuse the last batch's memory
     checkpoint = None if args.random_weights else (
         args.checkpoint or pose.get_preset(args.model).default_weights)
     try:
