@@ -1,12 +1,14 @@
 """Keeping freed memory in the process, so that the next forward pass reuses it.
 
 PyTorch's CPU tensors come from ``malloc``. glibc hands large freed blocks back to the kernel
-(blocks above its mmap threshold, and the top of the heap beyond its trim threshold), so the
-next forward pass gets fresh pages, which the kernel zeroes at first touch. For HRNet-W32 at
-batch 8 that is about 30,000 page faults (120 MB zeroed) per forward; without them the network
-runs about 10% faster on a 2-core CPU (``python -m benchmarks.speed --explore``, section
-``allocator``). Preloading jemalloc or tcmalloc, as PyTorch's CPU tuning guides suggest, has the
-same effect; :func:`retain_freed_memory` gets it from glibc itself.
+(blocks above its mmap threshold, at most 32 MB, and the top of the heap beyond its trim
+threshold), so the next forward pass gets fresh pages, which the kernel zeroes at first touch.
+For HRNet-W32 that is about 35,000 page faults (140 MB zeroed) per forward at batch 8 and
+410,000 (1.6 GB) at batch 40, a frame of 20 people with the flip test; kept memory takes both
+to zero and made batch 40 1.15x faster on a 2-core CPU (batch 8: within that machine's noise;
+``python -m benchmarks.speed --explore``, section ``allocator``). Preloading jemalloc or
+tcmalloc, as PyTorch's CPU tuning guides suggest, has the same effect;
+:func:`retain_freed_memory` gets it from glibc itself.
 
 The setting is process-wide and cannot be undone: the process keeps its peak heap (for a video
 app, that of its largest frame) instead of returning it between frames. The apps and the
