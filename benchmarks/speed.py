@@ -40,8 +40,8 @@ plain module profits from it too, so the speed-ups over it do not include that g
 Timing: each configuration runs twice to warm up, then ``--repeat`` times; the best run is
 reported (the least disturbed by other processes), the median is kept in the JSON too, with the
 speed-up of medians. The paths of one preset and batch size are timed in turns (matmul, plain,
-optimised, onnxruntime, matmul, plain, ...), so that a machine whose speed drifts during the run (other
-jobs, a shared host) disturbs their ratios as little as possible.
+optimised, onnxruntime, matmul, plain, ...), so that a machine whose speed drifts during the run
+(other jobs, a shared host) disturbs their ratios as little as possible.
 ``machine`` records the CPU, threads and the load average before and after, since other jobs
 on the machine lower every figure (multi-threaded torch most: its threads wait for each other at
 every operation). On a busy machine ``--threads 1 --clock cpu`` measures per-core throughput by
