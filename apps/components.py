@@ -24,7 +24,7 @@ import torch
 import pose
 from pose import zoo
 from pose.allocator import retain_freed_memory
-from pose.inference import ENGINES, default_engine
+from pose.inference import ENGINES, resolve_engine
 from pose.checkpoints import CheckpointDownloadError, CheckpointError
 from pose.keypoints import KeypointSet, get_keypoint_set
 from tracker.tracker import PoseTracker, TrackerConfig
@@ -80,19 +80,27 @@ def load_pose_model(name: str, weights: Optional[str], device: torch.device) -> 
     return model.to(device).eval()
 
 
-def onnx_network(model: torch.nn.Module):
+def onnx_network(model: torch.nn.Module, device: torch.device):
     """``model`` exported to ONNX (BN folded; cached by weights, see
-    :meth:`pose.onnx_runtime.OnnxPoseModel.from_torch`) and loaded in onnxruntime with as many
-    threads as torch uses (:class:`pose.onnx_runtime.OnnxPoseModel`: the estimator's network
-    API)."""
+    :meth:`pose.onnx_runtime.OnnxPoseModel.from_torch`) and loaded in onnxruntime on ``device``
+    (CPU with as many threads as torch uses, or CUDA), as :class:`pose.onnx_runtime.OnnxPoseModel`
+    (the estimator's network API)."""
     try:
-        from pose.onnx_runtime import OnnxPoseModel
+        import onnxruntime
 
-        return OnnxPoseModel.from_torch(model.cpu(), exporter="torchscript", cache=True,
-                                        threads=torch.get_num_threads())
+        from pose.onnx_runtime import OnnxPoseModel
     except ImportError as exc:
         raise AppError(f"--pose-backend onnxruntime needs onnx and onnxruntime ({exc}): "
                        "pip install -e \".[onnx]\"") from None
+    if device.type == "cpu":
+        providers = ["CPUExecutionProvider"]
+    elif "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        providers = ["CUDAExecutionProvider"]
+    else:
+        raise AppError(f"--pose-backend onnxruntime on {device} needs onnxruntime with CUDA "
+                       "(pip install onnxruntime-gpu); or use --pose-backend torch")
+    return OnnxPoseModel.from_torch(model.cpu(), exporter="torchscript", cache=True,
+                                    threads=torch.get_num_threads(), providers=providers)
 
 
 def download_error(exc: Exception, flag: str) -> AppError:
@@ -193,16 +201,26 @@ class Components:
 
 def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: int = 1,
                      use_detector: bool = True) -> Components:
-    """Loads everything the options name and assembles the pipeline. Freed memory stays in
-    the process from here on (:func:`pose.allocator.retain_freed_memory`): every frame's
-    network activations reuse the last frame's."""
-    retain_freed_memory()
+    """Loads everything the options name and assembles the pipeline. From its end on, freed
+    memory stays in the process (:func:`pose.allocator.retain_freed_memory`): every frame's
+    network activations reuse the last frame's.
+
+    ``--pose-backend auto`` that cannot use onnxruntime (it fails to load or export) warns and
+    runs the network with PyTorch."""
     device = pick_device(args.device)
     model = load_pose_model(args.pose_model, args.pose_weights, device)
     network = model
-    backend = default_engine(device) if args.pose_backend == "auto" else args.pose_backend
+    backend = resolve_engine(args.pose_backend, device)
     if backend == "onnxruntime":
-        network = onnx_network(model)
+        try:
+            network = onnx_network(model, device)
+        except Exception as exc:
+            if args.pose_backend != "auto":
+                raise
+            print(f"warning: onnxruntime unavailable ({str(exc).splitlines()[0]}); running the "
+                  "pose network with PyTorch (--pose-backend torch skips this attempt)",
+                  file=sys.stderr)
+            backend, network = "torch", model.to(device)
     estimator = pose.TopDownEstimator(network, flip=not args.no_flip, device=device)
     layout = model.preset.keypoints
     config = TrackerConfig(similarity=args.similarity, matching=args.matching,
@@ -224,6 +242,7 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
                    f"{f' ({weights.name})' if weights is not None else ''}, "
                    f"{'flip test, ' if not args.no_flip else ''}"
                    f"{'onnxruntime, ' if backend == 'onnxruntime' else ''}{device}")
+    retain_freed_memory()  # from here on: what loading freed has gone back to the system
     return Components(pipeline, get_keypoint_set(layout), description)
 
 

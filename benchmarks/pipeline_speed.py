@@ -28,6 +28,7 @@ from typing import List, Optional
 import torch
 
 from benchmarks.shared_data import SHARED_DATA
+from pose.inference import ENGINES, resolve_engine
 
 NETWORK_STAGES = ("detect", "network")
 DETECTOR = "detectors/yolox_nano_8xb8-300e_humanart-40f6f0d0.onnx"
@@ -63,7 +64,6 @@ def pipeline_figures(video: Path, frames: int, pose_model: str, pose_weights: Op
                      device: str, pose_backend: str = "auto") -> dict:
     """Runs the app once and returns its figures (see the module doc)."""
     from apps import track_video
-    from pose.inference import default_engine
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -79,7 +79,7 @@ def pipeline_figures(video: Path, frames: int, pose_model: str, pose_weights: Op
     wall = report["seconds"]
     networks = sum(report["stages"].get(k, 0.0) for k in NETWORK_STAGES)
     return {"video": str(video), "frames": n, "pose_model": pose_model, "device": device,
-            "pose_backend": default_engine(device) if pose_backend == "auto" else pose_backend,
+            "pose_backend": resolve_engine(pose_backend, device),
             "frames_per_second": n / wall, "wall_seconds": wall,
             "ms_per_frame": {k: 1000 * v / n for k, v in report["stages"].items()},
             "outside_networks_fraction": 1 - networks / wall,
@@ -159,7 +159,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--pose-model", default="hrnet_w32")
     parser.add_argument("--pose-weights", type=Path, default=None)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--pose-backend", choices=("auto", "torch", "onnxruntime"),
+    parser.add_argument("--pose-backend", choices=("auto", *ENGINES),
                         default="auto", help="as the app's (default auto: onnxruntime on CPU "
                         "when installed)")
     parser.add_argument("--memory", action="store_true",

@@ -51,11 +51,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -74,7 +72,7 @@ from pose.atomic_write import write_json_atomic
 from pose.complexity import count_complexity
 from pose.fuse import fold_batchnorm
 from pose.allocator import retain_freed_memory
-from pose.inference import default_engine, optimize_for_inference
+from pose.inference import default_engine, onnxruntime_installed, optimize_for_inference
 from pose.transforms import CROP_METHODS, box_to_center_scale
 
 from .shared_data import SHARED_DATA
@@ -290,6 +288,8 @@ def measure_crops(repeat: int, persons: int = 20, frame_size: Tuple[int, int] = 
 def _allocator_child(argv: List[str]) -> int:
     """In a fresh process: ``retain|default PRESET BATCH REPEAT THREADS``; prints JSON with the
     seconds and page faults of each timed forward of the optimised path."""
+    import resource  # POSIX only, as the allocator is
+
     mode, preset, batch, repeat, threads = argv[0], argv[1], *map(int, argv[2:5])
     torch.set_num_threads(threads)
     if mode == "retain":
@@ -479,7 +479,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     use_onnx = not (args.quick or args.no_onnx) and device.type == "cpu"
     if use_onnx:
-        use_onnx = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime"))
+        use_onnx = onnxruntime_installed()
     # the engine the apps run pose networks with here (the acceptance rows)
     result["default_engine"] = default_engine(device)
     print(f"\n{'preset':16s} {'input':>8s} {'batch':>5s} {'path':20s} {'ms/crop':>10s} "

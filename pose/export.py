@@ -50,15 +50,25 @@ def model_metadata(model: nn.Module, color: Optional[str] = None) -> Dict[str, o
     return fields
 
 
+def resolve_exporter(exporter: str) -> str:
+    """``"auto"`` -> ``"dynamo"`` when ``onnxscript`` is installed, else ``"torchscript"``;
+    other names unchanged."""
+    if exporter == "auto":
+        return "dynamo" if importlib.util.find_spec("onnxscript") else "torchscript"
+    return exporter
+
+
 def _torch_export(network: nn.Module, example: torch.Tensor, path: Path, dynamic: bool,
                   opset: int, exporter: str) -> None:
-    if exporter == "auto":
-        exporter = "dynamo" if importlib.util.find_spec("onnxscript") else "torchscript"
+    exporter = resolve_exporter(exporter)
     if exporter == "dynamo":
         shapes = ({0: torch.export.Dim("batch")},) if dynamic else None
+        # external_data=False: the weights inside the file (no "<path>.data" beside it; pose
+        # networks are far below protobuf's 2 GB limit)
         torch.onnx.export(network, (example,), str(path), input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], dynamic_shapes=shapes,
-                          opset_version=opset, dynamo=True, verbose=False)
+                          opset_version=opset, dynamo=True, verbose=False,
+                          external_data=False)
     elif exporter == "torchscript":
         axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None
         with warnings.catch_warnings():

@@ -25,6 +25,11 @@ _KEPT_ATTRIBUTES = ("preset", "checkpoint")
 ENGINES = ("torch", "onnxruntime")
 
 
+def onnxruntime_installed() -> bool:
+    """Whether ``onnx`` (for the export) and ``onnxruntime`` can be found."""
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+
+
 def default_engine(device: Union[str, torch.device]) -> str:
     """The engine the apps run pose networks with on ``device`` unless told otherwise:
     ``"onnxruntime"`` on CPU when ``onnx`` and ``onnxruntime`` are installed (on the 2-core
@@ -33,8 +38,17 @@ def default_engine(device: Union[str, torch.device]) -> str:
     (this module's optimised path; on CUDA with cuDNN)."""
     if torch.device(device).type != "cpu":
         return "torch"
-    installed = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime"))
-    return "onnxruntime" if installed else "torch"
+    return "onnxruntime" if onnxruntime_installed() else "torch"
+
+
+def resolve_engine(choice: str, device: Union[str, torch.device]) -> str:
+    """``"auto"`` -> :func:`default_engine` of ``device``; ``"torch"`` / ``"onnxruntime"`` as
+    they are."""
+    if choice == "auto":
+        return default_engine(device)
+    if choice not in ENGINES:
+        raise ValueError(f"engine must be 'auto' or one of {ENGINES}, got {choice!r}")
+    return choice
 
 
 class InferenceModel(nn.Module):

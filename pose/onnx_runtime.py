@@ -11,18 +11,25 @@ optimised path, and suffered less from other busy processes (see ``benchmarks/sp
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
+import sys
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from .atomic_write import atomic_path
-from .export import INPUT_NAME, METADATA_KEY, export_onnx, model_metadata
+from .export import INPUT_NAME, METADATA_KEY, export_onnx, model_metadata, resolve_exporter
 from .registry import ModelPreset
+
+
+# export_onnx's arguments for cached files (part of their digest)
+_CACHED_EXPORT = {"batch": "dynamic", "opset": 18, "fold_bn": True}
 
 
 def onnx_cache_dir() -> Path:
@@ -32,21 +39,45 @@ def onnx_cache_dir() -> Path:
     return Path(folder) if folder else Path(torch.hub.get_dir()) / "hrtrack-onnx"
 
 
+def _source_files(model: torch.nn.Module) -> List[Path]:
+    """The files of hrtrack's code that shape the exported graph: every module defining a
+    layer class of ``model`` (torch's own are covered by its version), BN folding and export."""
+    from . import export, fuse
+
+    names = {type(m).__module__ for m in model.modules()} | {fuse.__name__, export.__name__}
+    files = {getattr(sys.modules.get(name), "__file__", None) for name in names
+             if not name.startswith("torch.")}
+    return sorted(Path(f) for f in files if f)
+
+
 def export_digest(model: torch.nn.Module, exporter: str) -> str:
-    """SHA-256 (hex) of everything the exported file depends on: the preset and channel order,
-    every parameter and buffer (names, dtypes, shapes, values), the exporter and the torch and
-    onnx versions. Equal digests give interchangeable files."""
+    """SHA-256 (hex) of everything the file :meth:`OnnxPoseModel.from_torch` exports depends
+    on: the preset and channel order, every parameter and buffer (names, dtypes, shapes,
+    values), the export settings and exporter, the torch, onnx and onnxscript versions, and the
+    source of the network's layer classes, BN folding and export. Equal digests give
+    interchangeable files."""
     import onnx
 
     digest = hashlib.sha256()
-    header = {"metadata": model_metadata(model), "exporter": exporter,
-              "torch": torch.__version__, "onnx": onnx.__version__}
+    header = {"metadata": model_metadata(model), "exporter": resolve_exporter(exporter),
+              "settings": _CACHED_EXPORT, "torch": torch.__version__, "onnx": onnx.__version__,
+              "onnxscript": _version("onnxscript")}
     digest.update(json.dumps(header, sort_keys=True, default=str).encode())
+    for path in _source_files(model):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
     return digest.hexdigest()
+
+
+def _version(package: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 class OnnxPoseModel:
@@ -97,24 +128,28 @@ class OnnxPoseModel:
 
         The file goes to ``path``; else, with ``cache``, to :func:`onnx_cache_dir` under the
         name ``<preset>-<digest>.onnx`` (:func:`export_digest`), where later calls with the
-        same weights find it and skip the export (seconds for HRNet-W32); else to a temporary
-        file, removed once loaded. Files are written under a temporary name and renamed, so
-        an interrupted export leaves nothing half-written behind."""
+        same weights and code find it and skip the export (seconds for HRNet-W32); else (or
+        when the cache folder cannot be written, with a warning) to a temporary file, removed
+        once loaded. Files are written under a temporary name and renamed, so an interrupted
+        export leaves nothing half-written behind; an unreadable cached file is exported
+        again."""
         if path is not None:
             return cls(_export_atomic(model, Path(path), exporter), **kwargs)
         if cache:
-            if exporter == "auto":  # the digest names the exporter actually used
-                import importlib.util
-
-                exporter = "dynamo" if importlib.util.find_spec("onnxscript") else "torchscript"
-            digest = export_digest(model, exporter)[:20]
-            target = onnx_cache_dir() / f"{model.preset.name}-{digest}.onnx"
+            exporter = resolve_exporter(exporter)
+            target = onnx_cache_dir() / (f"{model.preset.name}-"
+                                         f"{export_digest(model, exporter)[:20]}.onnx")
             if target.exists():
                 try:
                     return cls(target, **kwargs)
-                except Exception:  # unreadable (another program's damage): export it again
+                except _unreadable_file_errors():  # damaged by something else: export again
                     pass
-            return cls(_export_atomic(model, target, exporter), **kwargs)
+            try:
+                return cls(_export_atomic(model, target, exporter), **kwargs)
+            except OSError as error:
+                warnings.warn(f"cannot write the ONNX cache {target.parent} ({error}): "
+                              "exporting to a temporary file (set HRTRACK_ONNX_CACHE to a "
+                              "writable folder to keep exports)")
         with tempfile.TemporaryDirectory() as tmp:
             return cls(export_onnx(model, Path(tmp) / "pose.onnx", exporter=exporter), **kwargs)
 
@@ -129,7 +164,16 @@ class OnnxPoseModel:
 
 
 def _export_atomic(model: torch.nn.Module, target: Path, exporter: str) -> Path:
-    """:func:`pose.export.export_onnx` to a temporary file beside ``target``, then renamed."""
+    """:func:`pose.export.export_onnx` (with :data:`_CACHED_EXPORT`) to a temporary file
+    beside ``target``, then renamed."""
     with atomic_path(target) as temporary:
-        export_onnx(model, temporary, exporter=exporter)
+        export_onnx(model, temporary, exporter=exporter, **_CACHED_EXPORT)
     return target
+
+
+def _unreadable_file_errors() -> tuple:
+    """What onnxruntime raises for a file that is not a readable ONNX graph, and the
+    ``ValueError`` of a file without hrtrack's metadata."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return (state.Fail, state.InvalidProtobuf, state.InvalidGraph, state.NoSuchFile, ValueError)

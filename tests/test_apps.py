@@ -123,6 +123,25 @@ def test_default_pose_backend_on_cpu_is_onnxruntime_when_installed():
     assert "onnxruntime" not in forced.description
 
 
+def test_auto_backend_falls_back_to_torch_when_onnxruntime_fails(monkeypatch, capsys):
+    pytest.importorskip("onnx")
+    import apps.components as components
+    from pose.onnx_runtime import OnnxPoseModel
+
+    def broken(model, device):
+        raise RuntimeError("export failed: something unexpected")
+
+    monkeypatch.setattr(components, "onnx_network", broken)
+    video = str(shared_path("data/videos/mmpose_demo.mp4"))
+    built = components.build_components(track_video.parse_args([video, *_models()]))
+    assert not isinstance(built.pipeline.estimator.network, OnnxPoseModel)
+    assert "onnxruntime" not in built.description
+    assert "warning: onnxruntime unavailable (export failed" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="export failed"):  # asked for by name: no fallback
+        components.build_components(track_video.parse_args([video, *_models(),
+                                                            "--pose-backend", "onnxruntime"]))
+
+
 def test_onnxruntime_backend_gives_the_torch_results(tmp_path):
     pytest.importorskip("onnx")
     video = shared_path("data/videos/mmpose_demo.mp4")

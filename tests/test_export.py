@@ -169,3 +169,49 @@ def test_cached_export_interrupted_leaves_no_file_and_damage_is_repaired(tmp_pat
         expected = model(x)
     repaired = OnnxPoseModel.from_torch(model, exporter="torchscript", cache=True)
     torch.testing.assert_close(repaired(x), expected, rtol=0, atol=1e-5)
+
+
+def test_cached_dynamo_export_leaves_one_file(tmp_path, monkeypatch):
+    pytest.importorskip("onnxscript")
+    monkeypatch.setenv("HRTRACK_ONNX_CACHE", str(tmp_path / "cache"))
+    model = tiny_hrnet()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    net = OnnxPoseModel.from_torch(model, exporter="dynamo", cache=True)
+    torch.testing.assert_close(net(x), expected, rtol=0, atol=1e-5)
+    files = list((tmp_path / "cache").iterdir())
+    assert len(files) == 1 and files[0].suffix == ".onnx"  # no weights left beside it
+
+
+def test_unwritable_cache_exports_to_a_temporary_file_with_a_warning(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("HRTRACK_ONNX_CACHE", str(blocker / "cache"))  # cannot be a folder
+    model = tiny_hrnet()
+    with pytest.warns(UserWarning, match="cannot write the ONNX cache"):
+        net = OnnxPoseModel.from_torch(model, exporter="torchscript", cache=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), model(x), rtol=0, atol=1e-5)
+
+
+def test_cache_digest_covers_the_network_code_and_export_settings(tmp_path, monkeypatch):
+    import pose.onnx_runtime as runtime
+
+    model = tiny_hrnet()
+    names = {p.name for p in runtime._source_files(model)}
+    assert {"hrnet.py", "blocks.py", "fuse.py", "export.py"} <= names
+    assert not any("torch" in str(p.parent) and p.name == "conv.py"
+                   for p in runtime._source_files(model))
+    first = runtime.export_digest(model, "torchscript")
+    assert runtime.export_digest(model, "torchscript") == first
+    assert runtime.export_digest(model, "dynamo") != first
+    source = tmp_path / "hrnet.py"
+    source.write_text("v1")
+    monkeypatch.setattr(runtime, "_source_files", lambda m: [source])
+    v1 = runtime.export_digest(model, "torchscript")
+    source.write_text("v2")  # the network's code changed: another file
+    assert runtime.export_digest(model, "torchscript") != v1
+    monkeypatch.setitem(runtime._CACHED_EXPORT, "opset", 17)
+    assert runtime.export_digest(model, "torchscript") not in (v1, first)
