@@ -83,8 +83,8 @@ def load_pose_model(name: str, weights: Optional[str], device: torch.device) -> 
 def onnx_network(model: torch.nn.Module, device: torch.device):
     """``model`` exported to ONNX (BN folded; cached by weights, see
     :meth:`pose.onnx_runtime.OnnxPoseModel.from_torch`) and loaded in onnxruntime on ``device``
-    (CPU with as many threads as torch uses, or CUDA), as :class:`pose.onnx_runtime.OnnxPoseModel`
-    (the estimator's network API)."""
+    (CPU with as many threads as torch uses, or CUDA), as
+    :class:`pose.onnx_runtime.OnnxPoseModel` (the estimator's network API)."""
     try:
         import onnxruntime
 

@@ -2,7 +2,8 @@
 
 PyTorch's CPU tensors come from ``malloc``. glibc hands large freed blocks back to the kernel
 (blocks above its mmap threshold, which starts at 128 kB and rises up to 32 MB as blocks are
-freed, and the top of the heap beyond its trim threshold), so the next forward pass gets fresh pages, which the kernel zeroes at first touch.
+freed, and the top of the heap beyond its trim threshold), so the next forward pass gets fresh
+pages, which the kernel zeroes at first touch.
 For HRNet-W32 that is about 35,000 page faults (140 MB zeroed) per forward at batch 8 and
 410,000 (1.6 GB) at batch 40, a frame of 20 people with the flip test; kept memory takes both
 to zero and made batch 40 1.15x faster on a 2-core CPU (batch 8: within that machine's noise;
@@ -12,7 +13,8 @@ tcmalloc, as PyTorch's CPU tuning guides suggest, has the same effect;
 
 The setting is process-wide and cannot be undone: the process keeps its peak heap (for a video
 app, that of its largest frame) instead of returning it between frames. The apps and the
-PoseTrack18 runner call it at start-up; a library user opts in by calling it.
+PoseTrack18 runner call it once their models are loaded, the COCO evaluation and the speed
+benchmark at start-up; a library user opts in by calling it.
 """
 from __future__ import annotations
 

@@ -154,7 +154,7 @@ class OnnxPoseModel:
             return cls(export_onnx(model, Path(tmp) / "pose.onnx", exporter=exporter), **kwargs)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``[N, 3, H, W]`` float (any device) -> ``[N, J, H/4, W/4]`` float32 CPU tensor."""
+        """``x [N, 3, H, W]`` float (any device) -> ``[N, J, H/4, W/4]`` float32 CPU tensor."""
         array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         (out,) = self.session.run(None, {INPUT_NAME: array})
         return torch.from_numpy(out)

@@ -115,14 +115,19 @@ def test_export_records_the_channel_order_the_estimator_would_use(tmp_path):
     assert TopDownEstimator(runner).color == "bgr"
 
 
-def test_cached_export_is_reused_for_the_same_weights_only(tmp_path, monkeypatch):
-    import pose.onnx_runtime as runtime
-
+def _cached_tiny_hrnet(tmp_path, monkeypatch):
+    """An ONNX cache folder of this test, a tiny HRNet, an input and the network's output."""
     monkeypatch.setenv("HRTRACK_ONNX_CACHE", str(tmp_path / "cache"))
     model = tiny_hrnet()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        expected = model(x)
+        return tmp_path / "cache", model, x, model(x)
+
+
+def test_cached_export_is_reused_for_the_same_weights_only(tmp_path, monkeypatch):
+    import pose.onnx_runtime as runtime
+
+    _, model, x, expected = _cached_tiny_hrnet(tmp_path, monkeypatch)
     first = OnnxPoseModel.from_torch(model, exporter="torchscript", cache=True)
     files = list((tmp_path / "cache").iterdir())
     assert len(files) == 1 and files[0].name.startswith("hrnet_w4-")
@@ -173,14 +178,10 @@ def test_cached_export_interrupted_leaves_no_file_and_damage_is_repaired(tmp_pat
 
 def test_cached_dynamo_export_leaves_one_file(tmp_path, monkeypatch):
     pytest.importorskip("onnxscript")
-    monkeypatch.setenv("HRTRACK_ONNX_CACHE", str(tmp_path / "cache"))
-    model = tiny_hrnet()
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        expected = model(x)
+    cache, model, x, expected = _cached_tiny_hrnet(tmp_path, monkeypatch)
     net = OnnxPoseModel.from_torch(model, exporter="dynamo", cache=True)
     torch.testing.assert_close(net(x), expected, rtol=0, atol=1e-5)
-    files = list((tmp_path / "cache").iterdir())
+    files = list(cache.iterdir())
     assert len(files) == 1 and files[0].suffix == ".onnx"  # no weights left beside it
 
 
