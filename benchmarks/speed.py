@@ -482,6 +482,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         use_onnx = onnxruntime_installed()
     # the engine the apps run pose networks with here (the acceptance rows)
     result["default_engine"] = default_engine(device)
+    if result["default_engine"] == "onnxruntime" and not use_onnx:
+        print("note: the onnxruntime rows are skipped (--quick / --no-onnx), so the checks on "
+              "the default engine (onnxruntime) report None")
     print(f"\n{'preset':16s} {'input':>8s} {'batch':>5s} {'path':20s} {'ms/crop':>10s} "
           f"{'GFLOP/s':>8s} {'of matmul':>9s} {'(matmul)':>8s} {'vs plain':>8s} {'(median)':>8s}")
     with tempfile.TemporaryDirectory() as tmp:
