@@ -25,7 +25,7 @@ import pose
 from pose import zoo
 from pose.allocator import retain_freed_memory
 from pose.inference import ENGINES, resolve_engine
-from pose.checkpoints import CheckpointDownloadError, CheckpointError
+from pose.checkpoints import CheckpointDownloadError, CheckpointError, resolve_checkpoint
 from pose.keypoints import KeypointSet, get_keypoint_set
 from tracker.tracker import PoseTracker, TrackerConfig
 
@@ -104,11 +104,75 @@ def onnx_network(model: torch.nn.Module, device: torch.device):
 
 
 def download_error(exc: Exception, flag: str) -> AppError:
-    """A failed download as one message that also names the option taking a local copy."""
-    text = str(exc)
+    """A failed download as one line that also names the option taking a local copy."""
+    text = " ".join(str(exc).split("\n"))
     if flag not in text:
-        text += f"\nThen run with {flag} PATH (the downloaded file)."
+        text += f" Then run with {flag} PATH (the downloaded file)."
     return AppError(text)
+
+
+def _is_local_file(source: Optional[str]) -> bool:
+    """A weights option that names a file (not a zoo name, URL or keyword)."""
+    if not source or "://" in source or source in ("random", "default"):
+        return False
+    return not zoo.has_checkpoint(source) and (os.sep in source or "." in source
+                                               or os.path.exists(source))
+
+
+def check_model_options(args: argparse.Namespace, use_detector: bool = True) -> None:
+    """Checks the model options before anything is opened or loaded: known pose model and
+    detector names, a usable ``--device``, and weights files that exist."""
+    pick_device(args.device)
+    if not zoo.has_checkpoint(args.pose_model):
+        pose.get_preset(args.pose_model)  # KeyError listing the known names
+    for flag, source in (("--pose-weights", args.pose_weights),
+                         ("--detector-weights", getattr(args, "detector_weights", None))):
+        if flag == "--detector-weights" and not use_detector:
+            continue
+        if _is_local_file(source) and not os.path.isfile(source):
+            raise AppError(f"{flag} {source}: no such file")
+    if use_detector and getattr(args, "detector", None) is not None:
+        import detectors
+
+        if args.detector not in detectors.list_detectors():
+            raise AppError(f"--detector {args.detector}: unknown; known: "
+                           f"{', '.join(detectors.list_detectors())}")
+
+
+def model_files(args: argparse.Namespace) -> list:
+    """``(option, path)`` of the local weights files the options name (inputs an output must
+    never overwrite)."""
+    return [(flag, source) for flag, source in
+            (("--pose-weights", args.pose_weights),
+             ("--detector-weights", getattr(args, "detector_weights", None)))
+            if _is_local_file(source)]
+
+
+def fetch_model_files(args: argparse.Namespace, use_detector: bool = True) -> None:
+    """Downloads (once) every published file the options need, and reports all that cannot be
+    fetched together, each with where to put it, instead of one per run."""
+    import detectors
+    from detectors.published import DetectorDownloadError
+
+    device = pick_device(args.device)
+    problems = []
+    if zoo.has_checkpoint(args.pose_model) and args.pose_weights is None:
+        source = args.pose_model
+    else:
+        source = args.pose_weights or pose.get_preset(args.pose_model).default_weights
+    if source is not None:
+        try:
+            resolve_checkpoint(source)
+        except CheckpointDownloadError as exc:
+            problems.append(download_error(exc, "--pose-weights"))
+    if use_detector:
+        try:
+            detectors.fetch_weights(args.detector or DEFAULT_DETECTOR[device.type],
+                                    args.detector_weights)
+        except (CheckpointDownloadError, DetectorDownloadError) as exc:
+            problems.append(download_error(exc, "--detector-weights"))
+    if problems:  # one "error:" line per missing file
+        raise AppError("\nerror: ".join(str(p) for p in problems))
 
 
 def load_detector(name: Optional[str], weights: Optional[str], device: torch.device,

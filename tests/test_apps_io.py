@@ -86,7 +86,8 @@ def test_fragmented_output_survives_a_kill(tmp_path):
     while writer.frames_written < 50 and time.time() < deadline:
         time.sleep(0.05)
     writer._container.close()  # no encoder flush, no trailer: what a kill leaves
-    assert count_frames(path) >= 20
+    assert not path.exists() and writer.partial.name == "killed.partial.mp4"
+    assert count_frames(writer.partial) >= 20
 
 
 def test_bad_videos_are_reported(tmp_path):

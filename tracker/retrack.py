@@ -19,7 +19,7 @@ from typing import List, Optional
 import numpy as np
 from tqdm import tqdm
 
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 
 from .tracker import PoseTracker, TrackerConfig
 

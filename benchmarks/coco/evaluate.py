@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 import pose
 from pose.allocator import retain_freed_memory
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 from pose.datasets.coco import detection_boxes, ground_truth_boxes, load_coco, read_rgb
 from pose.estimator import PreparedCrops, TopDownEstimator, prepare_crops
 from pose.keypoints import get_keypoint_set

@@ -24,7 +24,7 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 
 from apps.posetrack_json import category
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 from pose.keypoints import POSETRACK18
 
 from .files import PoseTrackFormatError

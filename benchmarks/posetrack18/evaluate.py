@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 
 from .files import PoseTrackFormatError
 from .poseval import COLUMNS, evaluate_folders

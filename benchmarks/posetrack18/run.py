@@ -31,7 +31,7 @@ from tqdm import tqdm
 from apps.components import (AppError, add_model_arguments, add_tracker_arguments,
                              build_components, run_reporting_errors)
 from apps.posetrack_json import category, person_annotation
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 from pose.datasets.coco import read_rgb
 from pose.datasets.posetrack18 import PoseTrackSequence, gt_box, read_sequences
 from pose.keypoints import POSETRACK18, convert_poses

@@ -17,12 +17,12 @@ from typing import Any, Dict, Union
 import numpy as np
 import torch
 
-from ..atomic_write import atomic_path
+from ..safe_output import atomic_path
 from ..checkpoint_reader import CheckpointError, read_checkpoint
 
 
 def save_atomic(obj: Any, path: Union[str, os.PathLike]) -> None:
-    """``torch.save`` through :func:`pose.atomic_write.atomic_path`: an interrupted write never
+    """``torch.save`` through :func:`pose.safe_output.atomic_path`: an interrupted write never
     leaves a truncated checkpoint."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
