@@ -119,17 +119,17 @@ def _is_local_file(source: Optional[str]) -> bool:
                                                or os.path.exists(source))
 
 
-def check_model_options(args: argparse.Namespace, use_detector: bool = True) -> None:
+def check_model_options(args: argparse.Namespace, use_detector: bool = True,
+                        use_pose: bool = True) -> None:
     """Checks the model options before anything is opened or loaded: known pose model and
     detector names, a usable ``--device``, and weights files that exist."""
     pick_device(args.device)
-    if not zoo.has_checkpoint(args.pose_model):
+    if use_pose and not zoo.has_checkpoint(args.pose_model):
         pose.get_preset(args.pose_model)  # KeyError listing the known names
-    for flag, source in (("--pose-weights", args.pose_weights),
-                         ("--detector-weights", getattr(args, "detector_weights", None))):
-        if flag == "--detector-weights" and not use_detector:
-            continue
-        if _is_local_file(source) and not os.path.isfile(source):
+    for flag, source, used in (("--pose-weights", args.pose_weights, use_pose),
+                               ("--detector-weights", getattr(args, "detector_weights", None),
+                                use_detector)):
+        if used and _is_local_file(source) and not os.path.isfile(source):
             raise AppError(f"{flag} {source}: no such file")
     if use_detector and getattr(args, "detector", None) is not None:
         import detectors
@@ -148,7 +148,8 @@ def model_files(args: argparse.Namespace) -> list:
             if _is_local_file(source)]
 
 
-def fetch_model_files(args: argparse.Namespace, use_detector: bool = True) -> None:
+def fetch_model_files(args: argparse.Namespace, use_detector: bool = True,
+                      use_pose: bool = True) -> None:
     """Downloads (once) every published file the options need, and reports all that cannot be
     fetched together, each with where to put it, instead of one per run."""
     import detectors
@@ -160,7 +161,7 @@ def fetch_model_files(args: argparse.Namespace, use_detector: bool = True) -> No
         source = args.pose_model
     else:
         source = args.pose_weights or pose.get_preset(args.pose_model).default_weights
-    if source is not None:
+    if use_pose and source is not None:
         try:
             resolve_checkpoint(source)
         except CheckpointDownloadError as exc:
@@ -264,14 +265,18 @@ class Components:
 
 
 def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: int = 1,
-                     use_detector: bool = True) -> Components:
+                     use_detector: bool = True, pose_layout: Optional[str] = None
+                     ) -> Components:
     """Loads everything the options name and assembles the pipeline. From its end on, freed
     memory stays in the process (:func:`pose.allocator.retain_freed_memory`): every frame's
     network activations reuse the last frame's.
 
     ``--pose-backend auto`` that cannot use onnxruntime (it fails to load or export) warns and
-    runs the network with PyTorch."""
+    runs the network with PyTorch. ``pose_layout`` (a joint layout name): no pose network is
+    loaded; every frame's poses, in that layout, are given to the pipeline (an oracle)."""
     device = pick_device(args.device)
+    if pose_layout is not None:
+        return _components_without_pose(args, device, pose_layout, fps, use_detector)
     model = load_pose_model(args.pose_model, args.pose_weights, device)
     network = model
     backend = resolve_engine(args.pose_backend, device)
@@ -287,17 +292,8 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
             backend, network = "torch", model.to(device)
     estimator = pose.TopDownEstimator(network, flip=not args.no_flip, device=device)
     layout = model.preset.keypoints
-    config = TrackerConfig(similarity=args.similarity, matching=args.matching,
-                           flow=None if args.flow == "none" else args.flow,
-                           max_lost=args.max_lost, min_joints=args.min_joints,
-                           smoothing=None if args.smoothing == "none" else args.smoothing,
-                           propagation=args.propagation, keypoints=layout, fps=fps)
-    tracker = PoseTracker(config, device=str(device))
-    detector, det_text = None, "boxes given"
-    if use_detector:
-        detector = load_detector(args.detector, args.detector_weights, device,
-                                 args.box_threshold)
-        det_text = f"detector {args.detector or DEFAULT_DETECTOR[device.type]}"
+    tracker = _tracker(args, layout, fps, device)
+    detector, det_text = _detector(args, device, use_detector)
     pipeline = PoseTrackingPipeline(estimator, tracker, detector, detect_every=detect_every,
                                     propagate_boxes=not args.no_box_propagation,
                                     timer=StageTimer())
@@ -308,6 +304,33 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
                    f"{'onnxruntime, ' if backend == 'onnxruntime' else ''}{device}")
     retain_freed_memory()  # from here on: what loading freed has gone back to the system
     return Components(pipeline, get_keypoint_set(layout), description)
+
+
+def _tracker(args: argparse.Namespace, layout: str, fps: float,
+             device: torch.device) -> PoseTracker:
+    config = TrackerConfig(similarity=args.similarity, matching=args.matching,
+                           flow=None if args.flow == "none" else args.flow,
+                           max_lost=args.max_lost, min_joints=args.min_joints,
+                           smoothing=None if args.smoothing == "none" else args.smoothing,
+                           propagation=args.propagation, keypoints=layout, fps=fps)
+    return PoseTracker(config, device=str(device))
+
+
+def _detector(args: argparse.Namespace, device: torch.device, use_detector: bool) -> tuple:
+    """``(detector or None, description)``."""
+    if not use_detector:
+        return None, "boxes given"
+    detector = load_detector(args.detector, args.detector_weights, device, args.box_threshold)
+    return detector, f"detector {args.detector or DEFAULT_DETECTOR[device.type]}"
+
+
+def _components_without_pose(args: argparse.Namespace, device: torch.device, layout: str,
+                             fps: float, use_detector: bool) -> Components:
+    detector, det_text = _detector(args, device, use_detector)
+    pipeline = PoseTrackingPipeline(None, _tracker(args, layout, fps, device), detector,
+                                    propagate_boxes=not args.no_box_propagation,
+                                    timer=StageTimer())
+    return Components(pipeline, get_keypoint_set(layout), f"{det_text}, poses given, {device}")
 
 
 def run_reporting_errors(run: Callable[[argparse.Namespace], int],

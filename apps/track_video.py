@@ -32,7 +32,8 @@ from apps.components import (add_app_arguments, build_components,  # noqa: E402
 from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
 from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position  # noqa: E402
-from pose.safe_output import check_outputs, partial_name, write_bytes_atomic  # noqa: E402
+from pose.safe_output import (OutputError, check_outputs, partial_name,  # noqa: E402
+                              write_bytes_atomic)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     progress = tqdm(total=reader.expected_frames, unit="frame", disable=args.quiet,
                     dynamic_ncols=True)
     identities, people, processed, interrupted = set(), 0, 0, False
-    snapshot_saved, finished = False, False
+    snapshot_saved = False
     loop_start = time.perf_counter()
     try:
         item, waited = first, time.perf_counter()
@@ -170,19 +171,21 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
             progress.set_postfix(people=len(tracked), ids=len(identities), refresh=False)
             waited = time.perf_counter()
             item = next(frames, None)
-        finished = True
     except KeyboardInterrupt:
-        interrupted = finished = True
+        interrupted = True
+    except BaseException as exc:  # the partial files stay; the finished outputs are untouched
+        kept = [str(p) for p in (writer.close(commit=False) if writer is not None else None,
+                                 json_writer.abandon()) if p is not None]
+        what = (f"the run stopped at frame {reader.start + processed}: {' and '.join(kept)} "
+                f"hold the frames before it; {args.output_json}"
+                f"{' and ' + args.output_video if writer else ''} were not changed")
+        if isinstance(exc, OutputError):  # one line: the write that failed, then what is kept
+            raise OutputError(f"{exc} ({what})") from None
+        print(what, file=sys.stderr)
+        raise
     finally:
         progress.close()
         reader.close()
-        if not finished:  # an error: the partial files stay, the finished outputs are untouched
-            kept = [p for p in (writer.close(commit=False) if writer is not None else None,
-                                json_writer.abandon()) if p is not None]
-            print(f"the run stopped at frame {reader.start + processed}: "
-                  f"{' and '.join(str(p) for p in kept)} hold the frames before it; "
-                  f"{args.output_json}{' and ' + args.output_video if writer else ''} "
-                  "were not changed", file=sys.stderr)
     if writer is not None:
         with timer("encode (wait)"):
             writer.close()

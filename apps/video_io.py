@@ -226,6 +226,7 @@ class VideoWriter:
         options = {}
         if self.path.suffix.lower() in (".mp4", ".mov", ".m4v"):
             options["movflags"] = "frag_keyframe+empty_moov"
+        options["flush_packets"] = "1"  # to disk as written: a kill loses no buffered data
         self._claim = claim(self.partial, f"--output-video {self.path}")
         try:
             self._container = av.open(str(self.partial), mode="w", options=options)
