@@ -210,7 +210,8 @@ def test_every_weights_entry_refuses_a_crafted_checkpoint(tmp_path, capsys, evil
 # ------------------------------------------------------------------------------------ outputs
 
 
-def test_outputs_that_would_overwrite_inputs_are_refused(tmp_path, capsys):
+def test_outputs_that_would_overwrite_inputs_are_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the default outputs would go
     video = tmp_path / "in.mp4"
     video.write_bytes(shared_path(VIDEO).read_bytes())
     before = _digest(video)
