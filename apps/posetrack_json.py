@@ -138,6 +138,11 @@ class PoseTrackJsonWriter:
         self._claim.release()
         return self.partial
 
+    def discard(self) -> None:
+        """Stops writing and removes the partial file (a run that failed before any frame)."""
+        self.abandon()
+        self.partial.unlink(missing_ok=True)
+
 
 def _read_partial(partial: Path) -> tuple:
     header, frames = None, []

@@ -215,7 +215,11 @@ def run(args: argparse.Namespace) -> int:
         capture.close()
         if display:
             cv2.destroyAllWindows()
-        if not finished:  # an error: partial files stay, finished outputs are untouched
+        if not finished and processed == 0:  # an error before any frame: nothing to keep
+            for writer in (video, json_writer):
+                if writer is not None:
+                    writer.discard()
+        elif not finished:  # an error: partial files stay, finished outputs are untouched
             kept = [str(p) for p in (video.close(commit=False) if video else None,
                                      json_writer.abandon() if json_writer else None) if p]
             if kept:

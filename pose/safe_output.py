@@ -35,9 +35,10 @@ PathLike = Union[str, os.PathLike]
 Named = Tuple[str, Optional[PathLike]]  # (what the user calls it, e.g. "--output-json", path)
 
 
-class OutputError(ValueError):
+class OutputError(ValueError, OSError):
     """An output that must not or cannot be written; the message names the file and what is on
-    disk."""
+    disk. Both a ``ValueError`` (a bad option) and an ``OSError`` (a failed write), so handlers
+    of either see it."""
 
 
 def _umask() -> int:
