@@ -78,7 +78,9 @@ def test_default_engine_is_onnxruntime_on_cpu_when_installed(monkeypatch):
 
     from pose.inference import default_engine
 
-    assert default_engine("cuda") == "torch" and default_engine(torch.device("cuda:1")) == "torch"
+    assert default_engine("cuda") == "cudagraph"
+    assert default_engine(torch.device("cuda:1")) == "cudagraph"
+    assert default_engine("mps") == "torch"
     real = importlib.util.find_spec
     installed = real("onnx") is not None and real("onnxruntime") is not None
     assert default_engine("cpu") == ("onnxruntime" if installed else "torch")
