@@ -117,9 +117,10 @@ def looped_video(video: Path, passes: int, path: Path) -> Path:
     frames = [frame for _, frame in reader]
     if not frames:
         raise ValueError(f"{video}: no frames")
-    order = list(range(len(frames)))
-    for k in range(1, passes):
-        order += order[-2:0:-1] if k % 2 else list(range(len(frames)))[1:]
+    n = len(frames)
+    period = max(2 * (n - 1), 1)
+    order = [t % period if t % period < n else period - t % period
+             for t in range(n + (passes - 1) * (n - 1))] if n > 1 else [0] * passes
     with VideoWriter(path, reader.frame_rate, reader.width, reader.height) as writer:
         for i in order:
             writer.write(frames[i])
@@ -169,13 +170,14 @@ def overlap_figures(video: Path, frames: int, pose_model: str, pose_weights: Opt
                     device: str, pose_backend: str = "auto", extra: Sequence[str] = (),
                     rounds: int = 2) -> dict:
     """The app with the detector running ahead and with ``--no-overlap``, in turns
-    (``rounds`` runs each): frames/s of every run, the ratio of the medians, and the
-    comparison of the first runs' outputs (:func:`compare_outputs`)."""
+    (``rounds`` runs each, in the order AB BA AB ..., so that a machine that slows down or
+    speeds up steadily favours neither): frames/s of every run, the ratio of the medians, and
+    the comparison of the first runs' outputs (:func:`compare_outputs`)."""
     runs: Dict[str, List[dict]] = {"overlapped": [], "serial": []}
     with tempfile.TemporaryDirectory() as tmp:
         outputs = {name: Path(tmp) / f"{name}.json" for name in runs}
         for r in range(rounds):
-            for name in runs:
+            for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
                 options = list(extra) + (["--no-overlap"] if name == "serial" else [])
                 keep = outputs[name] if r == 0 else None
                 runs[name].append(pipeline_figures(video, frames, pose_model, pose_weights,
@@ -188,6 +190,7 @@ def overlap_figures(video: Path, frames: int, pose_model: str, pose_weights: Opt
             "frames_per_second": fps,
             "speedup_of_medians": statistics.median(fps["overlapped"])
             / statistics.median(fps["serial"]),
+            "speedup_per_round": [a / b for a, b in zip(fps["overlapped"], fps["serial"])],
             "outputs": outputs_agree,
             "overlapped": runs["overlapped"][-1], "serial": runs["serial"][-1]}
 
@@ -258,7 +261,8 @@ def print_figures(figures: dict) -> None:
         print_pipeline(o["overlapped"], "overlapped (last run)")
         print_pipeline(o["serial"], "serial (last run)")
         print(f"overlap: frames/s overlapped {o['frames_per_second']['overlapped']}, serial "
-              f"{o['frames_per_second']['serial']}: x{o['speedup_of_medians']:.3f} (medians); "
+              f"{o['frames_per_second']['serial']}: x{o['speedup_of_medians']:.3f} (medians), "
+              f"per round {[round(x, 3) for x in o['speedup_per_round']]}; "
               f"outputs {o['outputs']}")
     if "device_comparison" in figures:
         print(f"against {figures['device_comparison']['device']}: "

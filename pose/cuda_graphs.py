@@ -114,24 +114,32 @@ class BucketedGraphs:
         if not self.capture:
             entry = (None, static_in, None)
         else:
-            with torch.inference_mode(), torch.cuda.device(self.device):
-                side = torch.cuda.Stream(self.device)
-                side.wait_stream(torch.cuda.current_stream(self.device))
-                with torch.cuda.stream(side):
-                    for _ in range(self.warmup_runs):
-                        self.fn(static_in)
-                torch.cuda.current_stream(self.device).wait_stream(side)
-                if self._pool is None:  # one memory pool for all buckets: they never overlap
-                    self._pool = torch.cuda.graph_pool_handle()
-                graph = torch.cuda.CUDAGraph()
-                # thread_local: another thread (the detector running ahead) may use the GPU
-                # while this one captures
-                with torch.cuda.graph(graph, pool=self._pool,
-                                      capture_error_mode="thread_local"):
-                    static_out = self.fn(static_in)
-            entry = (graph, static_in, static_out)
+            benchmark = torch.backends.cudnn.benchmark
+            torch.backends.cudnn.benchmark = True  # the fastest algorithms, tried in warm-up
+            try:
+                entry = self._capture(static_in)
+            finally:
+                torch.backends.cudnn.benchmark = benchmark
         self._entries[bucket] = entry
         return entry
+
+    def _capture(self, static_in: torch.Tensor):
+        """Warm-up runs, then the graph of ``fn`` on ``static_in``."""
+        with torch.inference_mode(), torch.cuda.device(self.device):
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(self.warmup_runs):
+                    self.fn(static_in)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            if self._pool is None:  # one memory pool for all buckets: they never overlap
+                self._pool = torch.cuda.graph_pool_handle()
+            graph = torch.cuda.CUDAGraph()
+            # thread_local: another thread (the detector running ahead) may use the GPU while
+            # this one captures
+            with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
+                static_out = self.fn(static_in)
+        return graph, static_in, static_out
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``fn`` of ``x`` ``[N, *sample_shape]`` (any device and dtype): ``[N, ...]`` on

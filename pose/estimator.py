@@ -74,9 +74,19 @@ def normalize_float_crops(crops: torch.Tensor, color: str = "rgb") -> torch.Tens
         raise ValueError(f"color must be 'rgb' or 'bgr', got {color!r}")
     if color == "bgr":
         crops = crops.flip(1)
-    mean = torch.tensor(IMAGENET_MEAN, device=crops.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=crops.device).view(1, 3, 1, 1)
+    mean, std = _mean_std(crops.device)
     return crops.div(255).sub_(mean).div_(std)
+
+
+_MEAN_STD = {}
+
+
+def _mean_std(device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The ImageNet mean and std ``[1, 3, 1, 1]`` on ``device``, uploaded once."""
+    if device not in _MEAN_STD:
+        _MEAN_STD[device] = tuple(torch.tensor(v, device=device).view(1, 3, 1, 1)
+                                  for v in (IMAGENET_MEAN, IMAGENET_STD))
+    return _MEAN_STD[device]
 
 
 @dataclass

@@ -211,7 +211,10 @@ def crop_persons_grid(image: Union[np.ndarray, torch.Tensor], center: np.ndarray
     height, width = input_size
     n = len(center)
     inverse = invert_affine(affine_matrices(center, scale, input_size)).astype(np.float32)
-    m = torch.from_numpy(inverse).to(image.device)[:, :, :, None, None]  # [N, 2, 3, 1, 1]
+    m = torch.from_numpy(inverse)
+    if image.device.type == "cuda":  # page-locked: the upload does not wait for the GPU
+        m = m.pin_memory()
+    m = m.to(image.device, non_blocking=True)[:, :, :, None, None]  # [N, 2, 3, 1, 1]
     u = torch.arange(width, dtype=torch.float32, device=image.device)[None, :]
     v = torch.arange(height, dtype=torch.float32, device=image.device)[:, None]
     map_x = m[:, 0, 0] * u + (m[:, 0, 1] * v + m[:, 0, 2])

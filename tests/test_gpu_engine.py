@@ -173,18 +173,24 @@ def test_cuda_graph_engine_in_fp16_matches_fp32_on_real_crops():
     out = engine(x)
     assert out.device.type == "cuda" and out.dtype == torch.float32
     check_reduced_precision_heatmaps(reference, out)
-    torch.testing.assert_close(engine(x[:5]), out[:5])  # another bucket, the same rows
+    # another bucket (cuDNN may choose other algorithms), the same rows to fp16 precision
+    torch.testing.assert_close(engine(x[:5]), out[:5], rtol=0,
+                               atol=FP16_TOLERANCE * out.abs().max().item())
     assert 5 < len(x) and set(engine.graphs.captured) >= {8}
 
 
 @needs_cuda
 def test_cuda_graphs_pad_and_chunk_like_eager_fp32():
     model = pose.build_model("hrnet_w8", weights=str(shared_path(WEIGHTS))).eval().cuda()
-    eager = optimize_for_inference(model)
-    graphed = optimize_for_inference(model, cuda_graphs=True, buckets=(1, 4, 16)).warmup()
-    x = torch.randn(37, 3, 256, 192, device="cuda")
-    for n in (1, 3, 16, 37):
-        torch.testing.assert_close(graphed(x[:n]), eager(x[:n]), rtol=1e-3, atol=1e-3)
+    # full float32 (no TF32), so that the algorithms cuDNN picks per batch size agree closely
+    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False,
+                                    allow_tf32=False):
+        eager = optimize_for_inference(model)
+        graphed = optimize_for_inference(model, cuda_graphs=True, buckets=(1, 4, 16)).warmup()
+        x = torch.randn(37, 3, 256, 192, device="cuda")
+        for n in (1, 3, 16, 37):
+            torch.testing.assert_close(graphed(x[:n]), eager(x[:n]), rtol=1e-3, atol=1e-3)
+    assert graphed.graphs.captured == (1, 4, 16)
 
 
 @needs_cuda
@@ -223,7 +229,8 @@ def test_cuda_app_gives_the_cpu_s_people_and_identities(tmp_path):
     for device in ("cpu", "cuda"):
         out = tmp_path / f"{device}.json"
         code = track_video.main([str(video), "--end", "12", "--output-json", str(out),
-                                 "--no-video", "--quiet", "--device", device, "--detector",
+                                 "--no-video", "--quiet", "--device", device, "--min-joints",
+                                 "0", "--detector",
                                  "yolox", "--detector-weights", str(shared_path(DETECTOR)),
                                  "--pose-model", "hrnet_w8", "--pose-weights",
                                  str(shared_path(WEIGHTS))])

@@ -160,12 +160,14 @@ def test_cuda_fp16_graphs_find_the_onnxruntime_persons(frames):
 
     for frame in frames:
         expected, got = reference(frame), ours(frame)
-        # fp16 moves scores by ~1e-3: persons near the threshold may come or go
+        # fp16 moves scores by ~1e-3: persons near the threshold may come or go, and where two
+        # boxes overlap about as much as the NMS threshold the other one may be kept
         sure = expected[expected[:, 4] > 0.35]
         iou = box_iou(torch.from_numpy(sure[:, :4]), torch.from_numpy(got[:, :4])).numpy()
-        assert (iou.max(axis=1) > 0.95).all()
-        best = iou.argmax(axis=1)
-        np.testing.assert_allclose(got[best, 4], sure[:, 4], atol=0.02)
+        matched = iou.max(axis=1) > 0.9
+        assert matched.mean() >= 0.95
+        best = iou.argmax(axis=1)[matched]
+        np.testing.assert_allclose(got[best, 4], sure[matched, 4], atol=0.02)
         assert abs(len(got) - len(expected)) <= max(2, len(expected) // 10)
 
 
