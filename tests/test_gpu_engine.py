@@ -6,6 +6,8 @@ whose names contain ``cuda`` need a CUDA GPU (``benchmarks/gpu_check.sh`` runs t
 skip elsewhere. They read only the shared videos, the YOLOX ONNX file and the reference HRNet
 checkpoint.
 """
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -108,10 +110,10 @@ def test_the_app_refuses_the_gpu_engine_on_cpu_before_loading(tmp_path, capsys):
     assert not (tmp_path / "x.json").exists()
 
 
-def real_crops():
+@functools.lru_cache(maxsize=1)
+def _real_crops():
     """Network inputs of the persons the ONNX detector finds in frames of the shared videos
-    (one person walking; a crowd), with their crop geometry: ``(frames, boxes, inputs)``."""
-    pytest.importorskip("onnxruntime")
+    (one person walking; a crowd), with the frames and boxes: ``(frames, boxes, inputs)``."""
     import detectors
     from apps.video_io import VideoReader
     from pose.estimator import prepare_crops
@@ -128,6 +130,12 @@ def real_crops():
                 boxes.append(found)
                 inputs.append(prepare_crops(frame, found, (256, 192)).inputs)
     return frames, boxes, torch.cat(inputs)
+
+
+def real_crops():
+    pytest.importorskip("onnxruntime")
+    frames, boxes, inputs = _real_crops()
+    return frames, boxes, inputs.clone()
 
 
 def check_reduced_precision_heatmaps(reference: torch.Tensor, low: torch.Tensor) -> None:
