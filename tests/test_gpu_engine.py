@@ -159,16 +159,17 @@ def check_reduced_precision_heatmaps(reference: torch.Tensor, low: torch.Tensor)
 
 
 def test_fp16_heatmaps_stay_within_the_stated_tolerance_of_fp32():
-    """The tolerance check of the GPU engine, on the CPU's fp16 convolutions (also a check that
-    the check can fail: bf16, 3 mantissa bits fewer, does not meet it)."""
+    """The tolerance check of the GPU engine, on the CPU's fp16 convolutions (slow there: eight
+    crops), and that heatmaps 1% off fail it."""
     model = pose.build_model("hrnet_w8", weights=str(shared_path(WEIGHTS))).eval()
     _, _, x = real_crops()
+    x = x[:8]
     reference = optimize_for_inference(model)(x)
-    check_reduced_precision_heatmaps(reference, optimize_for_inference(model,
-                                                                       dtype=torch.float16)(x))
+    low = optimize_for_inference(model, dtype=torch.float16)(x)
+    check_reduced_precision_heatmaps(reference, low)
+    noise = torch.randn(low.shape, generator=torch.Generator().manual_seed(0)).sign()
     with pytest.raises(AssertionError):
-        check_reduced_precision_heatmaps(reference,
-                                         optimize_for_inference(model, dtype=torch.bfloat16)(x))
+        check_reduced_precision_heatmaps(reference, low + 0.01 * reference.abs().max() * noise)
 
 
 @needs_cuda

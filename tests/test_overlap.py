@@ -113,7 +113,8 @@ def test_the_video_app_gives_the_same_outputs_with_and_without_overlap(tmp_path)
               str(shared_path("data/detectors/yolox_nano_8xb8-300e_humanart-40f6f0d0.onnx")),
               "--pose-model", "hrnet_w8", "--pose-weights",
               str(shared_path("reference/hrnet_small_w8_256x192_official.pth")),
-              "--device", "cpu", "--no-flip", "--quiet", "--no-video", "--detect-every", "2"]
+              "--device", "cpu", "--pose-backend", "torch", "--no-flip", "--quiet", "--no-video",
+              "--detect-every", "2", "--end", "4"]
     results = {}
     for name, extra in (("overlapped", []), ("serial", ["--no-overlap"])):
         out = tmp_path / f"{name}.json"

@@ -76,7 +76,7 @@ def test_the_end_to_end_export_s_nms_settings_are_read_from_the_file():
 def test_a_frame_and_its_tiles_in_one_batch_equal_each_alone(frames):
     detector = TorchYoloxDetector(str(shared_path(END_TO_END)), device="cpu")
     crowd = frames[2]
-    images = [crowd, np.ascontiguousarray(crowd[:, :1100]), np.ascontiguousarray(crowd[:, 800:])]
+    images = [crowd, np.ascontiguousarray(crowd[:, 800:])]
     together = detector._detect_images(images)
     for image, boxes in zip(images, together):
         assert_same_boxes(boxes, detector._detect_images([image])[0], 1e-3, 1e-5)
