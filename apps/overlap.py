@@ -1,10 +1,10 @@
-"""Detection one frame ahead: frame t+1 is fetched and detected while frame t's poses are
+"""Detection ahead: the next frames are fetched and detected while frame t's poses are
 estimated.
 
 The per-frame pipeline (:mod:`apps.pipeline`) asks its detector for a frame's boxes before it
 crops, runs the pose network, decodes and tracks. Detection needs nothing but the frame, so
 :class:`DetectAhead` runs it in a worker thread on the frames that come next: the worker takes
-frames from the source (a video reader, a camera) and detects the ones the pipeline will detect
+frames from the source (the video reader) and detects the ones the pipeline will detect
 (every ``detect_every``-th, counting from the first), at most ``depth`` frames ahead, through a
 bounded queue (memory stays flat). The main loop iterates over the :class:`DetectAhead` instead
 of the source, and the pipeline's detector is replaced by it: called with the frame just

@@ -191,14 +191,15 @@ def test_cuda_graph_engine_in_fp16_matches_fp32_on_real_crops():
 @needs_cuda
 def test_cuda_graphs_pad_and_chunk_like_eager_fp32():
     model = pose.build_model("hrnet_w8", weights=str(shared_path(WEIGHTS))).eval().cuda()
-    # full float32 (no TF32), so that the algorithms cuDNN picks per batch size agree closely
-    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False,
-                                    allow_tf32=False):
-        eager = optimize_for_inference(model)
-        graphed = optimize_for_inference(model, cuda_graphs=True, buckets=(1, 4, 16)).warmup()
-        x = torch.randn(37, 3, 256, 192, device="cuda")
-        for n in (1, 3, 16, 37):
-            torch.testing.assert_close(graphed(x[:n]), eager(x[:n]), rtol=1e-3, atol=1e-3)
+    eager = optimize_for_inference(model)
+    graphed = optimize_for_inference(model, cuda_graphs=True, buckets=(1, 4, 16)).warmup()
+    x = torch.randn(37, 3, 256, 192, device="cuda")
+    for n in (1, 3, 16, 37):
+        expected = eager(x[:n])
+        # cuDNN may pick other algorithms (with TF32) per batch size: 0.5% of the range;
+        # a row mixed up with another would be off by the whole range
+        torch.testing.assert_close(graphed(x[:n]), expected, rtol=0,
+                                   atol=5e-3 * expected.abs().max().item())
     assert graphed.graphs.captured == (1, 4, 16)
 
 
