@@ -21,6 +21,7 @@ Checked against onnxruntime on the shared YOLOX-nano files (``tests/test_torch_y
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -116,12 +117,16 @@ class OnnxConvNet(nn.Module):
         params: dict = {}
         if op in ("Reshape", "Resize", "Slice"):  # shape-like inputs are read once
             data = inputs[0]
+            if any(n and n not in constants for n in inputs[1:]):
+                raise ValueError(f"{op} {node.name} has computed parameters; run this file "
+                                 "with onnxruntime")
             values = [np.array(constants[n]) if n else None for n in inputs[1:]]
-            if any(v is None for v in values[:1]) and op != "Resize":
-                raise ValueError(f"{op} {node.name} needs constant parameters")
             if op == "Reshape":
                 params["shape"] = [int(v) for v in values[0]]
             elif op == "Slice":
+                if not values:  # opset < 10: the bounds are attributes
+                    values = [np.array(attrs[k]) if k in attrs else None
+                              for k in ("starts", "ends", "axes")]
                 starts, ends = values[0].tolist(), values[1].tolist()
                 axes = values[2].tolist() if len(values) > 2 and values[2] is not None \
                     else list(range(len(starts)))
@@ -129,9 +134,12 @@ class OnnxConvNet(nn.Module):
                     else [1] * len(starts)
                 params["slices"] = list(zip(axes, starts, ends, steps))
             else:
-                if attrs.get("mode", b"nearest") != b"nearest":
+                if attrs.get("mode", b"nearest") != b"nearest" or \
+                        attrs.get("coordinate_transformation_mode") == b"align_corners":
                     raise ValueError(f"Resize {node.name}: only nearest upsampling is supported")
-                scales = values[1] if len(values) > 1 and values[1] is not None else None
+                # opset 10: (X, scales); 11 and later: (X, roi, scales[, sizes])
+                scales = values[0] if len(values) == 1 else values[1] if len(values) > 1 \
+                    else None
                 if scales is None or scales.size == 0:
                     raise ValueError(f"Resize {node.name} needs constant scales")
                 if list(scales[:2]) != [1, 1] or any(s != int(s) or s < 1 for s in scales[2:]):
@@ -353,8 +361,7 @@ class TorchYoloxDetector(Detector):
                 torch.cuda.current_stream(self.device).synchronize()
 
     def _on_stream(self):
-        import contextlib
-
+        """The detector's CUDA stream as the current one (nothing on the CPU)."""
         return torch.cuda.stream(self.stream) if self.stream is not None \
             else contextlib.nullcontext()
 
