@@ -24,7 +24,7 @@ import torch
 import pose
 from pose import zoo
 from pose.allocator import retain_freed_memory
-from pose.inference import ENGINES, resolve_engine
+from pose.inference import ENGINES, optimize_for_inference, resolve_engine
 from pose.checkpoints import CheckpointDownloadError, CheckpointError, resolve_checkpoint
 from pose.keypoints import KeypointSet, get_keypoint_set
 from tracker.tracker import PoseTracker, TrackerConfig
@@ -205,10 +205,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) 
     group.add_argument("--pose-weights", default=None,
                        help="checkpoint path, URL or name to load into --pose-model")
     group.add_argument("--pose-backend", choices=("auto", *ENGINES), default="auto",
-                       help="run the pose network with PyTorch (BN folded, channels-last) or "
+                       help="run the pose network with PyTorch (BN folded, channels-last), "
                             "with onnxruntime (exported to ONNX on first use, a few seconds, "
-                            "then cached); auto (default): onnxruntime on CPU when installed, "
-                            "else PyTorch (see README's Speed)")
+                            "then cached) or, on CUDA, as fp16 CUDA graphs (cudagraph); auto "
+                            "(default): cudagraph on CUDA, onnxruntime on CPU when installed, "
+                            "else PyTorch (see docs/gpu.md and README's Speed)")
     group.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if "
                                                       "available)")
     group.add_argument("--no-flip", action="store_true",
@@ -277,10 +278,12 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
     device = pick_device(args.device)
     if pose_layout is not None:
         return _components_without_pose(args, device, pose_layout, fps, use_detector)
+    backend = resolve_engine(args.pose_backend, device)
     model = load_pose_model(args.pose_model, args.pose_weights, device)
     network = model
-    backend = resolve_engine(args.pose_backend, device)
-    if backend == "onnxruntime":
+    if backend == "cudagraph":  # captured now, so that the first frames do not wait
+        network = optimize_for_inference(model, dtype=torch.float16, cuda_graphs=True).warmup()
+    elif backend == "onnxruntime":
         try:
             network = onnx_network(model, device)
         except Exception as exc:
@@ -290,7 +293,9 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
                   "pose network with PyTorch (--pose-backend torch skips this attempt)",
                   file=sys.stderr)
             backend, network = "torch", model.to(device)
-    estimator = pose.TopDownEstimator(network, flip=not args.no_flip, device=device)
+    # on a GPU the crops are sampled there from the uploaded frame (grid_sample)
+    estimator = pose.TopDownEstimator(network, flip=not args.no_flip, device=device,
+                                      crop="grid" if device.type == "cuda" else "exact")
     layout = model.preset.keypoints
     tracker = _tracker(args, layout, fps, device)
     detector, det_text = _detector(args, device, use_detector)
@@ -301,7 +306,7 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
     description = (f"{det_text}, pose {args.pose_model}"
                    f"{f' ({weights.name})' if weights is not None else ''}, "
                    f"{'flip test, ' if not args.no_flip else ''}"
-                   f"{'onnxruntime, ' if backend == 'onnxruntime' else ''}{device}")
+                   f"{'' if backend == 'torch' else backend + ', '}{device}")
     retain_freed_memory()  # from here on: what loading freed has gone back to the system
     return Components(pipeline, get_keypoint_set(layout), description)
 

@@ -15,6 +15,7 @@ that would overwrite an input or another output is refused (see ``docs/safety.md
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from tqdm import tqdm  # noqa: E402
 from apps.components import (add_app_arguments, build_components,  # noqa: E402
                              check_model_options, fetch_model_files, model_files,
                              parse_app_arguments, run_reporting_errors)
+from apps.overlap import DetectAhead  # noqa: E402
 from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
 from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position  # noqa: E402
@@ -54,6 +56,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="the frame index saved by --snapshot (default: the first one "
                              "processed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no-overlap", action="store_true",
+                        help="detect each frame in the main loop (by default the next frames "
+                             "are decoded and detected in a second thread while this one's "
+                             "poses are estimated; the results are the same)")
     add_app_arguments(parser)
     return parse_app_arguments(parser, argv)
 
@@ -135,6 +141,11 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
             writer.discard()
         raise
     pipeline, timer = components.pipeline, components.pipeline.timer
+    source, ahead, wait_stage = itertools.chain([first], frames), None, "decode (wait)"
+    if pipeline.detector is not None and not args.no_overlap:  # detect the next frames ahead
+        ahead = DetectAhead(source, pipeline.detector, args.detect_every)
+        pipeline.detector, source = ahead, iter(ahead)
+        wait_stage = "decode + detect (wait)"
     print(f"hrtrack: {args.video} ({reader.width}x{reader.height}, {reader.fps:.2f} fps) with "
           f"{components.description}", file=sys.stderr)
     progress = tqdm(total=reader.expected_frames, unit="frame", disable=args.quiet,
@@ -143,10 +154,11 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     snapshot_saved = False
     loop_start = time.perf_counter()
     try:
-        item, waited = first, time.perf_counter()
+        waited = time.perf_counter()
+        item = next(source, None)
         while item is not None:
             index, seconds, frame = item
-            timer.add("decode (wait)", time.perf_counter() - waited)
+            timer.add(wait_stage, time.perf_counter() - waited)
             result = pipeline.process(frame, index)
             with timer("json"):
                 json_writer.add_frame(index, result.poses, result.boxes, result.track_ids,
@@ -170,7 +182,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
             progress.update(1)
             progress.set_postfix(people=len(tracked), ids=len(identities), refresh=False)
             waited = time.perf_counter()
-            item = next(frames, None)
+            item = next(source, None)
     except KeyboardInterrupt:
         interrupted = True
     except BaseException as exc:  # the partial files stay; the finished outputs are untouched
@@ -185,6 +197,8 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
         raise
     finally:
         progress.close()
+        if ahead is not None:  # before the reader: the worker may be waiting for a frame
+            ahead.close()
         reader.close()
     if writer is not None:
         with timer("encode (wait)"):
@@ -192,6 +206,8 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     json_path = json_writer.close()
     loop_seconds = time.perf_counter() - loop_start
     timer.add("decode (thread)", reader.busy_seconds)
+    if ahead is not None:
+        timer.add("detect (thread)", ahead.busy_seconds)
     if writer is not None:
         timer.add("encode (thread)", writer.busy_seconds)
     expected = reader.expected_frames

@@ -2,6 +2,7 @@
 
     python -m benchmarks.speed [--json OUT.json] [--device cpu|cuda] [--quick] [--explore]
         [--threads N] [--presets hrnet_w32 pose_resnet_50] [--batches 1 8] [--repeat 5]
+        [--compile] [--peak-tflops T] [--no-extra]
 
 Sections (the JSON has one key each):
 
@@ -28,10 +29,19 @@ Sections (the JSON has one key each):
   batch and at batch 40 (a frame of 20 people and their mirrored copies) in fresh processes,
   with and without :func:`pose.allocator.retain_freed_memory`, taken in turns: ms per forward
   and page faults per forward;
+* on CUDA (``--device cuda``), ``pose`` also has the GPU engines: ``optimised_fp16`` (the eager
+  path with fp16 weights), ``cudagraph_fp32`` / ``cudagraph_fp16`` / ``cudagraph_bf16`` (the
+  CUDA-graph engine, :class:`pose.inference.GraphedPoseNetwork`, replaying a graph of exactly
+  the batch size) and, with ``--compile``, ``cudagraph_fp16_compiled`` (``torch.compile`` then
+  captured); every row has ``crops_per_second``, ``tflops`` and ``fraction_of_peak`` against
+  ``peak_tflops`` (the chip's dense fp16 tensor-core peak: 989.4 TFLOP/s for an H100/H200 SXM,
+  or ``--peak-tflops``), and ``matmul_fp16_tflops`` is a measured 8192^3 fp16 matrix product;
+  ``crops`` times the grid crop and the decoding on the GPU;
 * ``acceptance``: the issue's targets, checked from the numbers present. The 85%-of-matmul and
   1.2x targets are checked on the row of the engine the apps use by default on this device
   (``default_engine``, :func:`pose.inference.default_engine`: onnxruntime on CPU when
-  installed), and reported for PyTorch's optimised path as well.
+  installed), and reported for PyTorch's optimised path as well. On CUDA the checks are
+  :func:`gpu_acceptance`'s: HRNet-W32 crops/s at batch 2 and 64, fp16 not slower than fp32.
 
 Like the apps, the benchmark keeps freed memory in the process
 (:func:`pose.allocator.retain_freed_memory`, ``--no-retain-memory`` to measure without): the
@@ -162,8 +172,40 @@ def matmul_function(name: str, device: torch.device) -> Tuple[Callable[[], objec
     return (lambda: torch.mm(a, b, out=out)), 2.0 * n ** 3
 
 
+PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4}  # dense fp16/bf16 tensor cores, SXM datasheets
+
+
+def peak_tflops(device: torch.device) -> Optional[float]:
+    """The dense fp16 peak of a known GPU (by name), else None."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+
+
+def fp16_matmul_tflops(device: torch.device, n: int = 8192, repeat: int = 10) -> float:
+    """Measured fp16 ``n x n`` matrix-product TFLOP/s on a GPU (best of ``repeat``)."""
+    a = torch.randn(n, n, device=device, dtype=torch.float16)
+    b = torch.randn(n, n, device=device, dtype=torch.float16)
+    t = time_call(lambda: a @ b, device, repeat, warmup=3)["best"]
+    return round(2 * n ** 3 / t / 1e12, 1)
+
+
+def _gpu_runners(plain: torch.nn.Module, batch: int, compile: bool):
+    """The CUDA engines of ``plain`` for batch size ``batch`` (see the module doc)."""
+    cl = torch.channels_last
+    yield "optimised_fp16", optimize_for_inference(plain, dtype=torch.float16), cl
+    for name, dtype in (("cudagraph_fp32", None), ("cudagraph_fp16", torch.float16),
+                        ("cudagraph_bf16", torch.bfloat16)):
+        yield name, optimize_for_inference(plain, dtype=dtype, cuda_graphs=True,
+                                           buckets=(batch,)), cl
+    if compile:
+        yield "cudagraph_fp16_compiled", optimize_for_inference(
+            plain, dtype=torch.float16, cuda_graphs=True, compile=True, buckets=(batch,)), cl
+
+
 def _runners(model: torch.nn.Module, device: torch.device, explore: bool,
-             onnx_dir: Optional[Path]):
+             onnx_dir: Optional[Path], batch: int = 1, compile: bool = False):
     """``(path name, callable x -> heatmaps, input memory format)`` for every measured path."""
     plain = model.to(device).eval()
 
@@ -190,8 +232,7 @@ def _runners(model: torch.nn.Module, device: torch.device, explore: bool,
     fast = optimize_for_inference(plain)
     yield "optimised", fast, torch.channels_last
     if device.type == "cuda":
-        yield "optimised_fp16", optimize_for_inference(plain, dtype=torch.float16), \
-            torch.channels_last
+        yield from _gpu_runners(plain, batch, compile)
     if explore:
         yield "optimised_compiled", optimize_for_inference(plain, compile=True), \
             torch.channels_last
@@ -209,7 +250,8 @@ def _runners(model: torch.nn.Module, device: torch.device, explore: bool,
 
 def measure_pose(presets: Sequence[str], batches: Sequence[int], device: torch.device,
                  repeat: int, matmul: Dict[str, float], explore: bool = False,
-                 onnx_dir: Optional[Path] = None) -> List[dict]:
+                 onnx_dir: Optional[Path] = None, compile: bool = False,
+                 peak: Optional[float] = None) -> List[dict]:
     """One row per (preset, batch, path) with ms per crop and GFLOP/s; see the module doc.
 
     The best matmul of ``matmul`` (:func:`matmul_gflops`) is timed in the same turns as the
@@ -227,7 +269,7 @@ def measure_pose(presets: Sequence[str], batches: Sequence[int], device: torch.d
                             .manual_seed(0)).to(device)
             runners = [(path, run, x.contiguous(memory_format=memory_format))
                        for path, run, memory_format in _runners(model, device, explore and last,
-                                                                onnx_dir)]
+                                                                onnx_dir, batch, compile)]
             functions = {path: (lambda run=run, xin=xin: run(xin)) for path, run, xin in runners}
             times = time_interleaved({"matmul": reference, **functions}, device, repeat)
             same_rounds = reference_flops / times["matmul"]["best"] / 1e9
@@ -245,24 +287,37 @@ def measure_pose(presets: Sequence[str], batches: Sequence[int], device: torch.d
                        "fraction_of_startup_matmul": round(gflops / matmul["gflops"], 3),
                        "speedup_vs_plain": round(plain["best"] / t["best"], 2),
                        "speedup_vs_plain_median": round(plain["median"] / t["median"], 2),
-                       "true_gmacs_per_crop": round(macs / 1e9, 3)}
+                       "true_gmacs_per_crop": round(macs / 1e9, 3),
+                       "crops_per_second": round(batch / t["best"], 1),
+                       "tflops": round(gflops / 1000, 3)}
+                if peak:
+                    row["fraction_of_peak"] = round(gflops / 1000 / peak, 4)
                 rows.append(row)
-                print(f"{name:16s} {row['input']:>8s} {batch:>5d} {path:20s} "
-                      f"{row['ms_per_crop']:10.1f} {row['gflops']:8.1f} "
+                print(f"{name:16s} {row['input']:>8s} {batch:>5d} {path:24s} "
+                      f"{row['ms_per_crop']:10.3f} {row['crops_per_second']:9.1f} "
+                      f"{row['gflops']:8.1f} "
+                      f"{100 * row.get('fraction_of_peak', float('nan')):6.2f}% "
                       f"{100 * row['fraction_of_matmul']:8.1f}% ({same_rounds:5.1f}) "
                       f"{row['speedup_vs_plain']:7.2f}x {row['speedup_vs_plain_median']:7.2f}x",
                       flush=True)
-            del runners
+            del runners, functions
+            if device.type == "cuda":  # the graphs' memory pools of this batch size
+                import gc
+
+                gc.collect()
+                torch.cuda.empty_cache()
         del model
     return rows
 
 
 def measure_crops(repeat: int, persons: int = 20, frame_size: Tuple[int, int] = (1002, 1000),
-                  input_size: Tuple[int, int] = (256, 192), seed: int = 0) -> dict:
+                  input_size: Tuple[int, int] = (256, 192), seed: int = 0,
+                  device: torch.device = torch.device("cpu")) -> dict:
     """Milliseconds per frame of :func:`pose.estimator.prepare_crops` (crop + normalisation)
     with each crop method, and of heatmap decoding, for ``persons`` random boxes in a random
     frame of ``frame_size = (height, width)`` (the shared videos' size); best of
-    ``repeat * 10`` runs."""
+    ``repeat * 10`` runs. On a GPU ``device`` also the grid crop there (frame upload included)
+    and the official decoding of heatmaps held there (``..._device``)."""
     rng = np.random.default_rng(seed)
     height, width = frame_size
     frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
@@ -282,6 +337,14 @@ def measure_crops(repeat: int, persons: int = 20, frame_size: Tuple[int, int] = 
         t = time_call(lambda: heatmaps_to_keypoints(heatmaps, center, scale, method), cpu,
                       repeat * 10)
         result[f"decode_ms_{method}"] = round(1000 * t["best"], 3)
+    if device.type != "cpu":
+        t = time_call(lambda: prepare_crops(frame, boxes, input_size, crop="grid",
+                                            device=device), device, repeat * 10)
+        result["prepare_ms_grid_device"] = round(1000 * t["best"], 3)
+        on_device = torch.from_numpy(heatmaps).to(device)
+        t = time_call(lambda: heatmaps_to_keypoints(on_device, center, scale), device,
+                      repeat * 10)
+        result["decode_ms_official_device"] = round(1000 * t["best"], 3)
     return result
 
 
@@ -416,6 +479,35 @@ def acceptance(result: dict) -> Dict[str, Optional[bool]]:
     return checks
 
 
+TARGET_CROPS_PER_SECOND = {2: 600, 64: 8000}  # HRNet-W32 256x192, fp16, one H200
+FP16_TIMING_SLACK = 1.02  # "not slower": within the 2% two timings of one path differ by
+
+
+def gpu_acceptance(result: dict) -> Dict[str, Optional[bool]]:
+    """The GPU targets, ``None`` where the figure is missing: HRNet-W32 crops/s at batch 2 and
+    64 for the CUDA-graph engine (and its compiled variant), and fp16 not slower than fp32 (best
+    runs, within :data:`FP16_TIMING_SLACK`) for the graphed and the eager path at every batch
+    size measured."""
+    rows = [r for r in result.get("pose", []) if r["preset"] == "hrnet_w32"]
+
+    def row(path: str, batch: int) -> Optional[dict]:
+        return next((r for r in rows if r["batch"] == batch and r["path"] == path), None)
+
+    checks: Dict[str, Optional[bool]] = {}
+    for batch, target in TARGET_CROPS_PER_SECOND.items():
+        for path in ("cudagraph_fp16", "cudagraph_fp16_compiled"):
+            r = row(path, batch)
+            checks[f"hrnet_w32_b{batch}_{path}_ge_{target}_crops_per_s"] = \
+                None if r is None else r["crops_per_second"] >= target
+    for batch in sorted({r["batch"] for r in rows}):
+        for fp16, fp32 in (("cudagraph_fp16", "cudagraph_fp32"), ("optimised_fp16", "optimised")):
+            a, b = row(fp16, batch), row(fp32, batch)
+            checks[f"hrnet_w32_b{batch}_{fp16}_not_slower_than_fp32"] = \
+                None if a is None or b is None \
+                else a["ms_per_crop"] <= b["ms_per_crop"] * FP16_TIMING_SLACK
+    return checks
+
+
 def machine_info(device: torch.device) -> dict:
     info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -449,6 +541,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--repeat", type=int, help="timed runs per configuration "
                         "(default 5, --quick 3)")
     parser.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime rows")
+    parser.add_argument("--compile", action="store_true",
+                        help="CUDA: also the torch.compile'd CUDA-graph engine (compiles once "
+                             "per batch size, a minute or more each)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the GPU's dense fp16 peak for fraction_of_peak (default: known "
+                             "for H100/H200: 989.4)")
+    parser.add_argument("--no-extra", action="store_true",
+                        help="skip the pipeline, tracker and memory sections")
     parser.add_argument("--no-retain-memory", action="store_true",
                         help="leave glibc's malloc as it is (by default freed memory stays in "
                         "the process, as in the apps: pose.allocator)")
@@ -463,7 +563,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    repeat = args.repeat or (3 if args.quick else 5)
+    repeat = args.repeat or (3 if args.quick else 20 if device.type == "cuda" else 5)
     retained = False if args.no_retain_memory else retain_freed_memory()
     result: dict = {"machine": machine_info(device), "clock": args.clock,
                     "retain_freed_memory": retained}
@@ -477,6 +577,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     sizes = ", ".join(f"{k} {v}" for k, v in mm.items() if k not in ("gflops", "best"))
     print(f"matmul_gflops {mm['gflops']:.1f} ({sizes})")
 
+    peak = args.peak_tflops or peak_tflops(device)
+    if device.type == "cuda":
+        result["peak_tflops"] = peak
+        result["matmul_fp16_tflops"] = fp16_matmul_tflops(device)
+        print(f"peak (dense fp16) {peak} TFLOP/s used for fraction_of_peak; measured fp16 "
+              f"matmul {result['matmul_fp16_tflops']} TFLOP/s")
+
     use_onnx = not (args.quick or args.no_onnx) and device.type == "cpu"
     if use_onnx:
         use_onnx = onnxruntime_installed()
@@ -485,11 +592,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if result["default_engine"] == "onnxruntime" and not use_onnx:
         print("note: the onnxruntime rows are skipped (--quick / --no-onnx), so the checks on "
               "the default engine (onnxruntime) report None")
-    print(f"\n{'preset':16s} {'input':>8s} {'batch':>5s} {'path':20s} {'ms/crop':>10s} "
-          f"{'GFLOP/s':>8s} {'of matmul':>9s} {'(matmul)':>8s} {'vs plain':>8s} {'(median)':>8s}")
+    print(f"\n{'preset':16s} {'input':>8s} {'batch':>5s} {'path':24s} {'ms/crop':>10s} "
+          f"{'crops/s':>9s} {'GFLOP/s':>8s} {'of peak':>7s} {'of matmul':>9s} {'(matmul)':>8s} "
+          f"{'vs plain':>8s} {'(median)':>8s}")
     with tempfile.TemporaryDirectory() as tmp:
         result["pose"] = measure_pose(args.presets, args.batches, device, repeat, mm,
-                                      explore=args.explore,
+                                      explore=args.explore, compile=args.compile, peak=peak,
                                       onnx_dir=Path(tmp) if use_onnx else None)
     if args.explore and device.type == "cpu":
         result["allocator"] = []
@@ -497,14 +605,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             result["allocator"].append(measure_allocator(args.presets[0], batch, repeat))
             print("allocator:", ", ".join(f"{k} {v}" for k, v in result["allocator"][-1].items()),
                   flush=True)
-    result["crops"] = measure_crops(repeat)
+    result["crops"] = measure_crops(min(repeat, 5), device=device)
     print("\ncrops and decoding, ms per frame:", ", ".join(
         f"{k} {v}" for k, v in result["crops"].items()))
-    for key, section in EXTRA_SECTIONS.items():
+    for key, section in ({} if args.no_extra else EXTRA_SECTIONS).items():
         result[key] = section(args)
         if result[key] is not None:
             print(f"{key}: {result[key]}")
-    result["acceptance"] = acceptance(result)
+    result["acceptance"] = gpu_acceptance(result) if device.type == "cuda" \
+        else acceptance(result)
     result["machine"]["load_average_end"] = list(os.getloadavg())
     print("\nacceptance:", ", ".join(f"{k} {v}" for k, v in result["acceptance"].items()))
     print(f"load average at end {result['machine']['load_average_end'][0]:.2f}")

@@ -4,7 +4,8 @@
 >>> det = detectors.build_detector("yolox", weights="yolox_nano_8xb8-300e_humanart.onnx")
 >>> boxes = det.detect([rgb_frame])[0]     # float32 [N, 5]: x1, y1, x2, y2, score (pixels)
 
-Names: ``yolox`` / ``rtmdet`` (ONNX files, extra ``onnx``), ``cascade_rcnn`` (mmdet's Cascade
+Names: ``yolox`` / ``rtmdet`` (ONNX files, extra ``onnx``; on a GPU without onnxruntime's CUDA
+build, YOLOX files run in PyTorch, :mod:`detectors.torch_yolox`), ``cascade_rcnn`` (mmdet's Cascade
 R-CNN X-101-64x4d-FPN on torchvision ops), the torchvision detectors (``fasterrcnn_resnet50_fpn``,
 ``..._v2``, ``fasterrcnn_mobilenet_v3_large_fpn``, ``retinanet_resnet50_fpn(_v2)``,
 ``fcos_resnet50_fpn``, ``ssdlite320_mobilenet_v3_large``, ``keypointrcnn_resnet50_fpn``) and
@@ -18,6 +19,16 @@ from typing import List, Optional
 from .base import Detector, as_boxes
 
 ONNX_NAMES = ("yolox", "rtmdet")
+ONNX_ENGINES = ("auto", "onnxruntime", "torch")
+
+
+def onnxruntime_has_cuda() -> bool:
+    """Whether onnxruntime is installed with its CUDA execution provider."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return False
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
 def list_detectors() -> List[str]:
@@ -75,6 +86,10 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
         device: ``"cpu"`` or ``"cuda"``.
         score_threshold: minimum person score (default 0.5; 0.0 for ``file``).
         **kwargs: backend options (``tiles`` for ONNX, ``images`` for file, ``batch_size``...).
+            ONNX files also take ``engine``: ``"onnxruntime"``, ``"torch"``
+            (:class:`detectors.torch_yolox.TorchYoloxDetector`) or ``"auto"`` (default: torch on
+            CUDA when onnxruntime has no CUDA provider and the file is a YOLOX export it can
+            run, else onnxruntime).
     """
     if score_threshold is None:
         score_threshold = 0.0 if name == "file" else 0.5
@@ -88,10 +103,7 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
                              "(--detector-weights), e.g. an rtmlib/mmdeploy export")
         if weights in PUBLISHED:
             weights = str(fetch_published_onnx(weights))
-        from .onnx_yolox import OnnxYoloxDetector
-
-        return OnnxYoloxDetector(weights, score_threshold=score_threshold, device=device,
-                                 **kwargs)
+        return _onnx_detector(weights, score_threshold, device, **kwargs)
     if name == "cascade_rcnn":
         import warnings
 
@@ -116,6 +128,35 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
         return TorchvisionDetector(name, "default" if weights is None else weights, device,
                                    score_threshold, **kwargs)
     raise KeyError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
+
+
+def _onnx_detector(weights: str, score_threshold: float, device: str, engine: str = "auto",
+                   **kwargs) -> Detector:
+    """The ONNX file's detector on the engine ``engine`` chooses (see :func:`build_detector`)."""
+    if engine not in ONNX_ENGINES:
+        raise ValueError(f"engine must be one of {ONNX_ENGINES}, got {engine!r}")
+    if engine == "auto":
+        on_gpu = str(device).startswith("cuda")
+        engine = "torch" if on_gpu and not onnxruntime_has_cuda() else "onnxruntime"
+        if engine == "torch":
+            from .torch_yolox import TorchYoloxDetector
+
+            try:
+                return TorchYoloxDetector(weights, score_threshold=score_threshold,
+                                          device=device, **kwargs)
+            except (ValueError, ImportError) as exc:  # not a YOLOX file it can run
+                import warnings
+
+                warnings.warn(f"running {weights} with onnxruntime on the CPU: {exc}")
+                engine = "onnxruntime"
+    if engine == "torch":
+        from .torch_yolox import TorchYoloxDetector
+
+        return TorchYoloxDetector(weights, score_threshold=score_threshold, device=device,
+                                  **kwargs)
+    from .onnx_yolox import OnnxYoloxDetector
+
+    return OnnxYoloxDetector(weights, score_threshold=score_threshold, device=device, **kwargs)
 
 
 __all__ = ["Detector", "as_boxes", "build_detector", "fetch_weights", "list_detectors"]

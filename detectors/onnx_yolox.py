@@ -46,6 +46,18 @@ def letterbox(frame_rgb: np.ndarray, size: Tuple[int, int], rounding: bool
     return padded.transpose(2, 0, 1)[None].astype(np.float32), scale
 
 
+def boxes_to_frame(boxes: np.ndarray, scale: Tuple[float, float],
+                   frame_size: Tuple[int, int]) -> np.ndarray:
+    """Boxes ``[N, 4]`` in letterboxed input pixels -> frame pixels (divided by the ``(x, y)``
+    scale of :func:`letterbox`), clipped to the frame ``(height, width)``."""
+    sx, sy = scale
+    boxes = boxes / np.array([sx, sy, sx, sy], dtype=np.float32)
+    h, w = frame_size
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    return boxes
+
+
 def decode_raw_head(output: np.ndarray, size: Tuple[int, int],
                     strides=(8, 16, 32)) -> Tuple[np.ndarray, np.ndarray]:
     """Raw YOLOX head ``[A, 5 + C]`` -> person boxes ``[A, 4]`` (x1, y1, x2, y2 input pixels) and
@@ -98,6 +110,9 @@ class OnnxYoloxDetector(Detector):
             providers.insert(0, "CUDAExecutionProvider")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # idle worker threads sleep instead of spinning: the detector may run beside the pose
+        # network (apps/overlap.py), which needs those cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
@@ -129,7 +144,7 @@ class OnnxYoloxDetector(Detector):
         return [detect_tiled(self._detect_one, frame, self._grid(frame)) for frame in frames]
 
     def _detect_one(self, frame: np.ndarray) -> np.ndarray:
-        x, (sx, sy) = letterbox(frame, self.input_size, rounding=self.end_to_end)
+        x, scale = letterbox(frame, self.input_size, rounding=self.end_to_end)
         outputs = self.session.run(None, {self.input_name: x})
         if self.end_to_end:
             dets = outputs[0][0]
@@ -147,8 +162,5 @@ class OnnxYoloxDetector(Detector):
                 kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores),
                            self.nms_threshold).numpy()
                 boxes, scores = boxes[kept], scores[kept]
-        boxes = boxes / np.array([sx, sy, sx, sy], dtype=np.float32)
-        h, w = frame.shape[:2]
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-        return as_boxes(boxes, scores, self.score_threshold)
+        return as_boxes(boxes_to_frame(boxes, scale, frame.shape[:2]), scores,
+                        self.score_threshold)

@@ -44,28 +44,31 @@ def tile_regions(frame_size: Tuple[int, int], grid: Tuple[int, int],
     return regions
 
 
-def detect_tiled(detect: Callable[[np.ndarray], np.ndarray], frame: np.ndarray,
-                 grid: Tuple[int, int], iou_threshold: float = 0.5,
-                 border: float = 2.0) -> np.ndarray:
-    """Boxes ``[N, 5]`` of ``frame`` from ``detect`` (one frame -> ``[M, 5]``) run on the whole
-    frame and on each tile, merged by NMS."""
+def detect_tiled(detect: Callable, frame: np.ndarray, grid: Tuple[int, int],
+                 iou_threshold: float = 0.5, border: float = 2.0,
+                 batched: bool = False) -> np.ndarray:
+    """Boxes ``[N, 5]`` of ``frame`` from ``detect`` run on the whole frame and on each tile,
+    merged by NMS. ``detect`` maps one image to its boxes ``[M, 5]``, or with ``batched`` a list
+    of images (the frame, then the tiles) to a list of boxes in one call."""
     h, w = frame.shape[:2]
-    found = [detect(frame)]
-    if grid != (1, 1):
-        for x0, y0, x1, y1 in tile_regions((h, w), grid):
-            boxes = detect(np.ascontiguousarray(frame[y0:y1, x0:x1])).copy()
-            boxes[:, [0, 2]] += x0
-            boxes[:, [1, 3]] += y0
-            cut = np.zeros(len(boxes), dtype=bool)  # touching an inner tile border
-            if x0 > 0:
-                cut |= boxes[:, 0] <= x0 + border
-            if y0 > 0:
-                cut |= boxes[:, 1] <= y0 + border
-            if x1 < w:
-                cut |= boxes[:, 2] >= x1 - border
-            if y1 < h:
-                cut |= boxes[:, 3] >= y1 - border
-            found.append(boxes[~cut])
+    regions = tile_regions((h, w), grid) if grid != (1, 1) else []
+    images = [frame] + [np.ascontiguousarray(frame[y0:y1, x0:x1]) for x0, y0, x1, y1 in regions]
+    results = detect(images) if batched else [detect(image) for image in images]
+    found = [results[0]]
+    for (x0, y0, x1, y1), boxes in zip(regions, results[1:]):
+        boxes = boxes.copy()
+        boxes[:, [0, 2]] += x0
+        boxes[:, [1, 3]] += y0
+        cut = np.zeros(len(boxes), dtype=bool)  # touching an inner tile border
+        if x0 > 0:
+            cut |= boxes[:, 0] <= x0 + border
+        if y0 > 0:
+            cut |= boxes[:, 1] <= y0 + border
+        if x1 < w:
+            cut |= boxes[:, 2] >= x1 - border
+        if y1 < h:
+            cut |= boxes[:, 3] >= y1 - border
+        found.append(boxes[~cut])
     boxes = np.concatenate(found).astype(np.float32)
     if len(found) > 1 and len(boxes):
         keep = nms(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]),

@@ -89,16 +89,22 @@ class TorchvisionDetector(Detector):
         device: ``"cpu"``, ``"cuda"``...
         score_threshold: minimum person score.
         batch_size: frames per forward pass.
+        half: run under fp16 autocast (convolutions and matrix products in fp16, the rest as
+            torchvision chooses); default: on CUDA. Boxes come back as float32 either way.
         **model_kwargs: torchvision constructor options (``min_size``, ``max_size``...).
     """
 
     def __init__(self, name: str, weights: Optional[str] = "default", device: str = "cpu",
-                 score_threshold: float = 0.5, batch_size: int = 4, **model_kwargs) -> None:
+                 score_threshold: float = 0.5, batch_size: int = 4,
+                 half: Optional[bool] = None, **model_kwargs) -> None:
         super().__init__(score_threshold)
         self.name = name
         self.device = torch.device(device)
         self.model = load_torchvision_detector(name, weights, **model_kwargs).to(self.device)
         self.batch_size = batch_size
+        self.half = self.device.type == "cuda" if half is None else bool(half)
+        if self.half and self.device.type != "cuda":
+            raise ValueError("half=True (fp16 autocast) needs a CUDA device")
 
     @torch.inference_mode()
     def _detect(self, frames: List[np.ndarray]) -> List[np.ndarray]:
@@ -106,9 +112,11 @@ class TorchvisionDetector(Detector):
         for start in range(0, len(frames), self.batch_size):
             batch = [torch.from_numpy(f).to(self.device).permute(2, 0, 1).float().div(255)
                      for f in frames[start:start + self.batch_size]]
-            for out in self.model(batch):
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.half):
+                outputs = self.model(batch)
+            for out in outputs:
                 person = out["labels"] == PERSON_LABEL
-                results.append(as_boxes(out["boxes"][person].cpu().numpy(),
-                                        out["scores"][person].cpu().numpy(),
+                results.append(as_boxes(out["boxes"][person].float().cpu().numpy(),
+                                        out["scores"][person].float().cpu().numpy(),
                                         self.score_threshold))
         return results

@@ -2,10 +2,16 @@
 
 Heatmaps are ``[N, J, h, w]`` (float). Heatmap coordinates are pixel indices (x = column,
 y = row); image coordinates come back through the inverse of the crop's affine transform.
+
+The official decoding also runs on the heatmaps' device (:func:`official_coords_torch`, chosen
+by :func:`heatmaps_to_keypoints` for GPU tensors): only ``[N, J, 3]`` numbers then leave the
+GPU, not the heatmaps. Its heatmap coordinates are integers plus or minus 0.25, so it gives the
+numpy path's results exactly for the same heatmaps (ties between equal maxima included: both
+take the first).
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -61,6 +67,30 @@ def quarter_offset(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
     return out
 
 
+def official_coords_torch(heatmaps: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`argmax_keypoints` followed by :func:`quarter_offset`, in torch on the heatmaps'
+    device: coordinates ``[N, J, 2]`` float32 (x, y heatmap pixels) and maxima ``[N, J, 1]``."""
+    n, j, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n, j, h * w)
+    index = flat.argmax(dim=2, keepdim=True)  # the first maximum on ties, as numpy's
+    maxvals = flat.gather(2, index).float()
+    index = index[..., 0]
+    x, y = index % w, torch.div(index, w, rounding_mode="floor")
+    positive = maxvals[..., 0] > 0
+    coords = torch.stack([x, y], dim=2).float() * positive[..., None]
+    # the quarter-pixel step, only strictly inside as the official code (maxima that were
+    # not positive sit at (0, 0), outside)
+    x, y = x * positive, y * positive
+    inside = (x > 1) & (x < w - 1) & (y > 1) & (y < h - 1)
+    xc, yc = x.clamp(1, max(w - 2, 1)), y.clamp(1, max(h - 2, 1))  # safe to index everywhere
+
+    def at(dy: int, dx: int) -> torch.Tensor:
+        return flat.gather(2, ((yc + dy) * w + xc + dx).clamp(0, h * w - 1)[..., None])[..., 0]
+
+    diff = torch.stack([at(0, 1) - at(0, -1), at(1, 0) - at(-1, 0)], dim=2)
+    return coords + torch.sign(diff).float() * 0.25 * inside[..., None], maxvals
+
+
 def gaussian_smooth(heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
     """DARK's smoothing of every heatmap ``[N, J, h, w]`` at once: a ``kernel`` x ``kernel``
     Gaussian blur (OpenCV's sigma for that size) with zero padding outside the heatmap, as DARK's
@@ -114,25 +144,30 @@ def dark_refine(heatmaps: np.ndarray, coords: np.ndarray, kernel: int = 11) -> n
     return out.astype(np.float32)
 
 
-def heatmaps_to_keypoints(heatmaps: np.ndarray, center: np.ndarray, scale: np.ndarray,
-                          method: str = "official") -> np.ndarray:
+def heatmaps_to_keypoints(heatmaps: Union[np.ndarray, torch.Tensor], center: np.ndarray,
+                          scale: np.ndarray, method: str = "official") -> np.ndarray:
     """Decodes heatmaps to image keypoints.
 
     Args:
-        heatmaps: ``[N, J, h, w]`` float.
+        heatmaps: ``[N, J, h, w]`` float, a numpy array or a tensor; the official decoding of a
+            tensor on a GPU runs there (:func:`official_coords_torch`).
         center, scale: ``[N, 2]`` crops the heatmaps belong to (see :mod:`pose.transforms`).
         method: ``"official"`` (argmax + quarter-pixel offset) or ``"dark"``.
     Returns:
         ``[N, J, 3]`` float: x, y in image pixels and the heatmap maximum as confidence.
     """
-    heatmaps = np.ascontiguousarray(heatmaps, dtype=np.float32)
-    coords, maxvals = argmax_keypoints(heatmaps)
-    if method == "official":
-        coords = quarter_offset(heatmaps, coords)
-    elif method == "dark":
-        coords = dark_refine(heatmaps, coords)
-    else:
+    if method not in ("official", "dark"):
         raise ValueError(f"unknown decoding {method!r}; use 'official' or 'dark'")
+    if isinstance(heatmaps, torch.Tensor) and heatmaps.device.type != "cpu" \
+            and method == "official":
+        coords, maxvals = (t.cpu().numpy() for t in official_coords_torch(heatmaps.float()))
+    else:
+        if isinstance(heatmaps, torch.Tensor):
+            heatmaps = heatmaps.detach().cpu().numpy()
+        heatmaps = np.ascontiguousarray(heatmaps, dtype=np.float32)
+        coords, maxvals = argmax_keypoints(heatmaps)
+        refine = quarter_offset if method == "official" else dark_refine
+        coords = refine(heatmaps, coords)
     n, _, h, w = heatmaps.shape
     out = np.empty((n, heatmaps.shape[1], 3), dtype=np.float64)
     inverse = affine_matrices(center, scale, (h, w), inverse=True)  # [N, 2, 3]

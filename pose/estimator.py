@@ -74,9 +74,19 @@ def normalize_float_crops(crops: torch.Tensor, color: str = "rgb") -> torch.Tens
         raise ValueError(f"color must be 'rgb' or 'bgr', got {color!r}")
     if color == "bgr":
         crops = crops.flip(1)
-    mean = torch.tensor(IMAGENET_MEAN, device=crops.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=crops.device).view(1, 3, 1, 1)
+    mean, std = _mean_std(crops.device)
     return crops.div(255).sub_(mean).div_(std)
+
+
+_MEAN_STD = {}
+
+
+def _mean_std(device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The ImageNet mean and std ``[1, 3, 1, 1]`` on ``device``, uploaded once."""
+    if device not in _MEAN_STD:
+        _MEAN_STD[device] = tuple(torch.tensor(v, device=device).view(1, 3, 1, 1)
+                                  for v in (IMAGENET_MEAN, IMAGENET_STD))
+    return _MEAN_STD[device]
 
 
 @dataclass
@@ -105,7 +115,11 @@ def prepare_crops(image: np.ndarray, boxes: np.ndarray, input_size: Tuple[int, i
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, max(np.shape(boxes)[-1], 4))
     center, scale = box_to_center_scale(boxes[:, :4], input_size)
     if crop == "grid":
-        frame = torch.from_numpy(np.ascontiguousarray(image)).to(device or "cpu")
+        frame = torch.from_numpy(np.ascontiguousarray(image))
+        if torch.device(device or "cpu").type == "cuda":  # page-locked: an asynchronous copy
+            frame = frame.pin_memory().to(device, non_blocking=True)
+        else:
+            frame = frame.to(device or "cpu")
         crops = crop_persons_grid(frame.permute(2, 0, 1), center, scale, input_size)
         return PreparedCrops(normalize_float_crops(crops, color), center, scale)
     crops = crop_persons(image, center, scale, input_size, method=crop)
@@ -190,8 +204,9 @@ class TopDownEstimator:
 
     @torch.inference_mode()
     def heatmaps(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Network output ``[N, J, h, w]`` (float32, CPU) for inputs ``[N, 3, H, W]``, flip-test
-        averaged when enabled; runs in chunks of ``batch_size`` persons."""
+        """Network output ``[N, J, h, w]`` (float32, on the estimator's device: decoding a GPU's
+        heatmaps runs there) for inputs ``[N, 3, H, W]``, flip-test averaged when enabled; runs
+        in chunks of ``batch_size`` persons."""
         outputs = []
         for start in range(0, len(inputs), self.batch_size):
             x = inputs[start:start + self.batch_size].to(self.device)
@@ -202,18 +217,17 @@ class TopDownEstimator:
                 out = (out[:n] + mirrored) * 0.5
             else:
                 out = self.network(x).float()
-            outputs.append(out.cpu())
+            outputs.append(out.to(self.device))
         if not outputs:
             h, w = self.input_size[0] // 4, self.input_size[1] // 4
-            return torch.zeros(0, self.num_joints, h, w)
+            return torch.zeros(0, self.num_joints, h, w, device=self.device)
         return torch.cat(outputs)
 
     def decode_heatmaps(self, heatmaps: Union[torch.Tensor, np.ndarray],
                         prepared: PreparedCrops) -> np.ndarray:
         """``[N, J, 3]`` keypoints (x, y image pixels, confidence) of the heatmaps
-        ``[N, J, h, w]`` (from :meth:`heatmaps`) of ``prepared`` crops."""
-        if isinstance(heatmaps, torch.Tensor):
-            heatmaps = heatmaps.cpu().numpy()
+        ``[N, J, h, w]`` (from :meth:`heatmaps`) of ``prepared`` crops (on the heatmaps'
+        device for GPU tensors and the official decoding)."""
         return heatmaps_to_keypoints(heatmaps, prepared.center, prepared.scale, self.decode)
 
     def keypoints(self, prepared: PreparedCrops) -> np.ndarray:

@@ -194,7 +194,9 @@ def crop_persons_grid(image: Union[np.ndarray, torch.Tensor], center: np.ndarray
                       scale: np.ndarray, input_size: Tuple[int, int]) -> torch.Tensor:
     """All person crops by one ``torch.nn.functional.grid_sample`` call (bilinear, zero border,
     no rounding to uint8), e.g. on the GPU from one uploaded frame. The crops are stacked into
-    one tall sampling grid ``[1, N * height, width, 2]`` over the single image.
+    one tall sampling grid ``[1, N * height, width, 2]`` over the single image, computed on the
+    image's device from the ``[N, 2, 3]`` crop matrices (the float32 operations of
+    :func:`sampling_maps`, so on CPU the very same grid).
 
     Args:
         image: ``[H, W, C]`` uint8 array, or a tensor ``[C, H, W]`` (any dtype and device).
@@ -208,12 +210,18 @@ def crop_persons_grid(image: Union[np.ndarray, torch.Tensor], center: np.ndarray
     channels, img_h, img_w = image.shape
     height, width = input_size
     n = len(center)
-    map_x, map_y = sampling_maps(invert_affine(affine_matrices(center, scale, input_size)),
-                                 input_size)
+    inverse = invert_affine(affine_matrices(center, scale, input_size)).astype(np.float32)
+    m = torch.from_numpy(inverse)
+    if image.device.type == "cuda":  # page-locked: the upload does not wait for the GPU
+        m = m.pin_memory()
+    m = m.to(image.device, non_blocking=True)[:, :, :, None, None]  # [N, 2, 3, 1, 1]
+    u = torch.arange(width, dtype=torch.float32, device=image.device)[None, :]
+    v = torch.arange(height, dtype=torch.float32, device=image.device)[:, None]
+    map_x = m[:, 0, 0] * u + (m[:, 0, 1] * v + m[:, 0, 2])
+    map_y = m[:, 1, 0] * u + (m[:, 1, 1] * v + m[:, 1, 2])
     # grid_sample's coordinates, align_corners=False: pixel i of a size-s axis is at (2i+1)/s-1
-    grid = np.stack([map_x * np.float32(2 / img_w) + np.float32(1 / img_w - 1),
-                     map_y * np.float32(2 / img_h) + np.float32(1 / img_h - 1)], axis=-1)
-    grid = torch.from_numpy(grid.reshape(1, n * height, width, 2)).to(image.device)
-    crops = F.grid_sample(image.unsqueeze(0).float(), grid, mode="bilinear",
-                          padding_mode="zeros", align_corners=False)
+    grid = torch.stack([map_x * np.float32(2 / img_w) + np.float32(1 / img_w - 1),
+                        map_y * np.float32(2 / img_h) + np.float32(1 / img_h - 1)], dim=-1)
+    crops = F.grid_sample(image.unsqueeze(0).float(), grid.reshape(1, n * height, width, 2),
+                          mode="bilinear", padding_mode="zeros", align_corners=False)
     return crops.view(channels, n, height, width).transpose(0, 1)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pose.decode import (argmax_keypoints, dark_refine, flip_heatmaps, gaussian_smooth,
-                         heatmaps_to_keypoints, quarter_offset)
+                         heatmaps_to_keypoints, official_coords_torch, quarter_offset)
 from pose.keypoints import COCO
 from pose.transforms import affine_transform, apply_affine
 
@@ -115,3 +115,27 @@ def test_dark_smoothing_of_all_maps_equals_blurring_each_alone():
         one = cv2.GaussianBlur(hm[i, k].astype(np.float64), (11, 11), 0,
                                borderType=cv2.BORDER_CONSTANT)
         np.testing.assert_allclose(smooth[i, k], one * hm[i, k].max() / one.max(), rtol=1e-12)
+
+
+def test_torch_decoding_gives_the_numpy_coordinates_exactly():
+    """The decoding that runs on a GPU, here on the CPU, against the numpy path: random maps
+    plus ties, maxima on and next to every border, equal neighbours and no positive maximum."""
+    rng = np.random.default_rng(2)
+    hm = rng.random((5, 17, 64, 48)).astype(np.float32)
+    hm[0, 0] = 0.5  # all equal: the first pixel
+    hm[0, 1, 10, 20] = hm[0, 1, 30, 5] = 3.0  # two equal maxima: the first one
+    for j, (y, x) in enumerate([(0, 0), (1, 1), (2, 2), (63, 47), (62, 46), (61, 45), (1, 30),
+                                (30, 46)]):
+        hm[1, j, y, x] = 5.0
+    hm[2, 0, 20, 20] = 4.0
+    hm[2, 0, 20, 19] = hm[2, 0, 20, 21] = 1.0  # equal neighbours: no step along x
+    hm[3, 4] = -rng.random((64, 48))  # no positive maximum: (0, 0)
+    coords, maxvals = argmax_keypoints(hm)
+    expected = quarter_offset(hm, coords)
+    got, got_max = official_coords_torch(torch.from_numpy(hm))
+    np.testing.assert_array_equal(got.numpy(), expected)
+    np.testing.assert_array_equal(got_max.numpy(), maxvals)
+    assert got.numpy()[2, 0, 0] == 20.0 and got.numpy()[2, 0, 1] != 20.0
+    tiny = rng.random((2, 3, 2, 2)).astype(np.float32)  # no interior at all
+    np.testing.assert_array_equal(official_coords_torch(torch.from_numpy(tiny))[0].numpy(),
+                                  argmax_keypoints(tiny)[0])

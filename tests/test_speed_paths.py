@@ -1,7 +1,9 @@
-"""The optimised inference path against the plain network, and the speed benchmark's checks."""
+"""The optimised inference path against the plain network, and the speed benchmarks' checks."""
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,7 +80,9 @@ def test_default_engine_is_onnxruntime_on_cpu_when_installed(monkeypatch):
 
     from pose.inference import default_engine
 
-    assert default_engine("cuda") == "torch" and default_engine(torch.device("cuda:1")) == "torch"
+    assert default_engine("cuda") == "cudagraph"
+    assert default_engine(torch.device("cuda:1")) == "cudagraph"
+    assert default_engine("mps") == "torch"
     real = importlib.util.find_spec
     installed = real("onnx") is not None and real("onnxruntime") is not None
     assert default_engine("cpu") == ("onnxruntime" if installed else "torch")
@@ -149,3 +153,59 @@ def test_memory_section_reads_the_child_s_own_peak_not_its_parent_s():
     assert ballast == 3 * 2 ** 29
     # the child only imported torch; its parent held 1.5 GiB when starting it
     assert 10 * 2 ** 20 < child_peak < 2 ** 30
+
+
+def test_pipeline_benchmark_loops_short_videos_forth_and_back(tmp_path):
+    from apps.video_io import VideoReader
+    from benchmarks.pipeline_speed import looped_video
+
+    source = shared_path("data/videos/mmpose_demo.mp4")
+    originals = [f.astype(np.int16) for _, f in VideoReader(source)]
+    looped = looped_video(source, 3, tmp_path / "looped.mp4")
+    order = [int(np.argmin([np.abs(f.astype(np.int16) - o).mean() for o in originals]))
+             for _, f in VideoReader(looped)]
+    assert order == [0, 1, 2, 3, 4, 3, 2, 1, 0, 1, 2, 3, 4]
+
+
+def test_pipeline_outputs_are_compared_person_by_person(tmp_path):
+    from benchmarks.pipeline_speed import compare_outputs
+
+    def write(name, people):
+        data = {"images": [{"id": 0}, {"id": 1}], "annotations": [
+            {"image_id": image, "track_id": tid, "bbox": [0, 0, 1, 1],
+             "keypoints": [x, 0.0, 0.9, x + 1.0, 0.0, 0.9]} for image, tid, x in people]}
+        (tmp_path / name).write_text(json.dumps(data))
+        return tmp_path / name
+
+    a = write("a.json", [(0, 0, 10.0), (1, 0, 11.0), (1, 1, 50.0)])
+    assert compare_outputs(a, a)["identical"]
+    moved = compare_outputs(a, write("b.json", [(0, 0, 10.0), (1, 0, 14.0), (1, 1, 50.0)]))
+    assert not moved["identical"] and moved["same_track_ids"]
+    assert moved["joint_distance_px_max"] == 3.0 and moved["joint_distance_px_median"] == 0.0
+    swapped = compare_outputs(a, write("c.json", [(0, 0, 10.0), (1, 1, 11.0), (1, 0, 50.0)]))
+    assert swapped["same_persons"] and not swapped["same_track_ids"]
+    assert swapped["track_ids_agreeing"] == pytest.approx(1 / 3)
+    fewer = compare_outputs(a, write("d.json", [(0, 0, 10.0), (1, 0, 11.0)]))
+    assert not fewer["same_persons"] and not fewer["identical"]
+
+
+def test_gpu_acceptance_reads_crops_per_second_and_fp16_against_fp32():
+    from benchmarks.speed import gpu_acceptance
+
+    def row(path, batch, crops):
+        return {"preset": "hrnet_w32", "path": path, "batch": batch,
+                "crops_per_second": crops, "ms_per_crop": 1000 / crops}
+
+    rows = [row("cudagraph_fp16", 2, 650), row("cudagraph_fp32", 2, 640),
+            row("cudagraph_fp16", 64, 7000), row("cudagraph_fp32", 64, 7500),
+            row("optimised_fp16", 2, 50), row("optimised", 2, 76),
+            row("cudagraph_fp16_compiled", 64, 9000)]
+    checks = gpu_acceptance({"pose": rows})
+    assert checks["hrnet_w32_b2_cudagraph_fp16_ge_600_crops_per_s"] is True
+    assert checks["hrnet_w32_b64_cudagraph_fp16_ge_8000_crops_per_s"] is False
+    assert checks["hrnet_w32_b64_cudagraph_fp16_compiled_ge_8000_crops_per_s"] is True
+    assert checks["hrnet_w32_b2_cudagraph_fp16_compiled_ge_600_crops_per_s"] is None
+    assert checks["hrnet_w32_b2_cudagraph_fp16_not_slower_than_fp32"] is True
+    assert checks["hrnet_w32_b64_cudagraph_fp16_not_slower_than_fp32"] is False
+    assert checks["hrnet_w32_b2_optimised_fp16_not_slower_than_fp32"] is False
+    assert checks["hrnet_w32_b64_optimised_fp16_not_slower_than_fp32"] is None

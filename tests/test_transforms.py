@@ -10,7 +10,7 @@ from helpers import shared_path
 from pose.datasets.coco import read_rgb
 from pose.transforms import (affine_matrices, affine_transform, apply_affine,
                              box_to_center_scale, crop_persons, crop_persons_grid,
-                             invert_affine)
+                             invert_affine, sampling_maps)
 
 
 def test_tall_box_is_widened_to_the_input_aspect_and_padded():
@@ -147,6 +147,23 @@ def test_grid_sample_crops_are_the_unrounded_bilinear_values():
     diff = np.abs(grid.permute(0, 2, 3, 1).numpy() - exact)
     # uint8 rounding (0.5) plus OpenCV's 1/32-pixel positions and 15-bit weights
     assert diff.max() < 0.6 and diff.mean() < 0.3
+
+
+def test_grid_crops_sample_at_the_remap_positions():
+    """The sampling grid is built on the image's device from the crop matrices; on the CPU it
+    is the numpy grid of ``sampling_maps`` bit for bit."""
+    image, center, scale = _real_crops()
+    h, w = image.shape[:2]
+    map_x, map_y = sampling_maps(invert_affine(affine_matrices(center, scale, (256, 192))),
+                                 (256, 192))
+    grid = np.stack([map_x * np.float32(2 / w) + np.float32(1 / w - 1),
+                     map_y * np.float32(2 / h) + np.float32(1 / h - 1)], axis=-1)
+    frame = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    expected = torch.nn.functional.grid_sample(
+        frame, torch.from_numpy(grid.reshape(1, -1, 192, 2)), mode="bilinear",
+        padding_mode="zeros", align_corners=False)
+    expected = expected.view(3, len(center), 256, 192).transpose(0, 1)
+    assert torch.equal(crop_persons_grid(image, center, scale, (256, 192)), expected)
 
 
 def test_vectorised_crops_keep_the_black_border_and_unit_scale_copy():
