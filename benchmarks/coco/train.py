@@ -10,8 +10,8 @@
 instead. Custom COCO-format datasets: ``--custom-layout`` takes the joint names from the training
 file (flip pairs inferred from left/right names, or ``--flip-pairs``; ``--sigmas``). Validation:
 COCO AP with pycocotools every ``train.val_interval`` epochs (the recipes: every epoch, as the
-official code); ``best.pt`` keeps the best AP.
-Recipes: ``--config NAME`` (see ``--list``) or a .py/.json file; ``--print-config`` shows every value.
+official code); ``best.pt`` keeps the best AP. Recipes: ``--config NAME`` (see ``--list``) or a
+.py/.json file; ``--print-config`` shows every value. Details: docs/training.md.
 """
 from __future__ import annotations
 

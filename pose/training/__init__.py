@@ -24,7 +24,7 @@ from .targets import gaussian_targets
 from .weights import init_official, load_backbone
 
 __all__ = ["AugmentConfig", "TopDownTrainingSet", "TrainConfig", "Trainer", "TrainResult",
-           "JointsMSELoss", "JointsOHKMMSELoss", "build_loss", "accuracy", "PersonRecord", "coco_records",
-           "mpii_records", "posetrack18_records", "WarmupMultiStepLR", "gaussian_targets",
-           "init_official", "load_backbone", "load_training_checkpoint", "DistributedContext",
-           "init_distributed", "cleanup_distributed"]
+           "JointsMSELoss", "JointsOHKMMSELoss", "build_loss", "accuracy", "PersonRecord",
+           "coco_records", "mpii_records", "posetrack18_records", "WarmupMultiStepLR",
+           "gaussian_targets", "init_official", "load_backbone", "load_training_checkpoint",
+           "DistributedContext", "init_distributed", "cleanup_distributed"]
