@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import shared_path
-from pose.datasets.coco import ground_truth_boxes
+from pose.datasets.coco import BOX_ENDS, clean_box, ground_truth_boxes
 from pose.datasets.custom import custom_layout, infer_flip_pairs
 from pose.datasets.mpii import read_mpii
 from pose.datasets.posetrack18 import find_sequences, read_posetrack18
@@ -40,6 +40,23 @@ def test_posetrack18_records_cover_the_labelled_people():
     assert len(records) == 14
     assert all(r.image.is_file() and r.keypoints.shape == (17, 3) for r in records)
     assert all(r.keypoints[3:5].max() == 0 for r in records)  # no ears in PoseTrack18
+
+
+def test_clean_boxes_end_at_the_last_pixel_or_at_the_edge():
+    """Official HRNet and mmpose <= 0.26: x2 = min(W - 1, x1 + max(0, w - 1)); mmpose >= 0.27:
+    x2 = min(W - 1, x1 + max(0, w))."""
+    np.testing.assert_array_equal(clean_box([-5, 10, 50, 40], 100, 100), [0, 10, 49, 49])
+    np.testing.assert_array_equal(clean_box([-5, 10, 50, 40], 100, 100, "edge"), [0, 10, 50, 50])
+    np.testing.assert_array_equal(clean_box([80, 90, 50, 40], 100, 100, "edge"), [80, 90, 99, 99])
+    with pytest.raises(ValueError, match="box_end"):
+        clean_box([0, 0, 1, 1], box_end="inclusive")
+    root = shared_path("data/posetrack18_sample")
+    sequences = [s for f in find_sequences(root) for s in read_posetrack18(f)]
+    last, edge = (posetrack18_records(sequences, root, (256, 192), end) for end in BOX_ENDS)
+    assert len(last) == len(edge) == 14
+    widths = [(b.box[2] - b.box[0]) - (a.box[2] - a.box[0]) for a, b in zip(last, edge)]
+    assert max(widths) == 1 and min(widths) >= 0  # one pixel more unless clipped at the image
+    np.testing.assert_array_equal(last[0].box[:2], edge[0].box[:2])
 
 
 def test_mpii_reader_converts_matlab_pixels_and_pads_the_region(tmp_path):

@@ -1,5 +1,7 @@
-"""Training engine: exact resume, two-process DDP on the CPU, checkpoints and logs."""
+"""Training engine: exact resume, two-process DDP on the CPU, checkpoints, logs, precision."""
+import contextlib
 import csv
+import json
 import os
 import socket
 
@@ -13,6 +15,8 @@ import torch.multiprocessing as mp
 import pose
 from pose.keypoints import COCO
 from pose.training import AugmentConfig, TopDownTrainingSet, TrainConfig, Trainer
+from pose.training import engine
+from pose.training.engine import autocast_dtype, precision_name
 from pose.training.records import PersonRecord
 from pose.training.weights import init_official
 from pose.transforms import box_to_center_scale
@@ -65,7 +69,8 @@ def _fit(folder, output, *, batch_size=2, epochs=2, seed=0, resume=None, interru
         losses.append(loss)
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_steps=(1,),
-                         warmup_iters=3, workers=workers, freeze_bn=freeze_bn, progress=False)
+                         warmup_iters=3, workers=workers, freeze_bn=freeze_bn, progress=False,
+                         log_interval=1)
     model = _model(seed, official)
     Trainer(model, data, config, output, on_step=on_step, device="cpu").fit(resume)
     return model, losses
@@ -88,6 +93,13 @@ def test_resumed_training_equals_uninterrupted_bit_for_bit(tmp_path):
     with open(tmp_path / "b" / "metrics.csv") as f:
         epochs = [row["epoch"] for row in csv.DictReader(f) if row["name"] == "train/loss"]
     assert epochs == ["1", "2"]
+    with open(tmp_path / "b" / "metrics.jsonl") as f:
+        lines = [json.loads(line) for line in f]
+    # one line per iteration (log_interval 1) and per epoch; the redone iterations once
+    assert [e["iteration"] for e in lines if "iter/loss" in e] == [1, 2, 3, 4, 5, 6]
+    assert [e["epoch"] for e in lines if "train/loss" in e] == [1, 2]
+    assert [e["iter/loss"] for e in lines if "iter/loss" in e] == straight_losses
+    assert all(0 <= e["train/acc"] <= 1 for e in lines if "train/acc" in e)
     loaded = pose.build_model("hrnet_w8", input_size=INPUT, **TINY,
                               weights=str(tmp_path / "b" / "last.pt"))
     assert all(torch.equal(loaded.state_dict()[k], a[k]) for k in a)
@@ -154,3 +166,57 @@ def test_two_process_ddp_matches_one_process_on_the_same_global_batch(tmp_path):
     state = single.state_dict()
     for key, value in ddp["state"].items():
         torch.testing.assert_close(value, state[key], rtol=1e-4, atol=1e-6)
+
+
+def test_training_accuracy_is_the_joint_weighted_mean_of_the_iterations(tmp_path, monkeypatch):
+    """The official epoch accuracy: an AverageMeter of the iterations' averages weighted by their
+    counted joints."""
+    data = TopDownTrainingSet(_records(tmp_path, 6, seed=3), COCO, INPUT, AugmentConfig.none())
+    config = TrainConfig(epochs=1, batch_size=2, workers=0, log_interval=1, progress=False)
+    counted = []
+    original = engine.accuracy_from_counts
+
+    def spy(hits, valid):
+        result = original(hits, valid)
+        counted.append(result[1:])
+        return result
+
+    monkeypatch.setattr(engine, "accuracy_from_counts", spy)
+    result = Trainer(_model(), data, config, tmp_path / "run", device="cpu").fit()
+    assert len(counted) == 3 and len({c for _, c in counted}) > 1
+    expected = sum(a * c for a, c in counted) / sum(c for _, c in counted)
+    assert result.history[0]["train/acc"] == pytest.approx(expected, rel=1e-12)
+    with open(tmp_path / "run" / "metrics.jsonl") as f:
+        steps = [json.loads(line)["iter/acc"] for line in f if "iter/acc" in line]
+    assert steps == pytest.approx([a for a, _ in counted], rel=1e-12)
+
+
+def test_precision_is_float32_unless_amp_is_asked_for_on_cuda(monkeypatch, tmp_path):
+    calls = []
+
+    def bf16(answer):
+        def is_bf16_supported(including_emulation=True):
+            calls.append(including_emulation)
+            return answer
+        return is_bf16_supported
+
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+    cuda = torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", bf16(True))
+    assert autocast_dtype(False, cuda) is None
+    assert autocast_dtype(True, torch.device("cpu")) is None
+    assert autocast_dtype(True, cuda) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", bf16(False))
+    assert autocast_dtype(True, cuda) == torch.float16
+    assert calls == [False, False]  # emulated bfloat16 (slow) does not count
+    assert precision_name(None) == "float32"
+    assert precision_name(torch.bfloat16) == "bfloat16 autocast"
+    assert precision_name(torch.float16) == "float16 autocast + gradient scaling"
+    assert TrainConfig().amp is False
+    # on the CPU an AMP request trains in float32 without a gradient scaler
+    data = TopDownTrainingSet(_records(tmp_path, 2), COCO, INPUT, AugmentConfig.none())
+    trainer = Trainer(_model(), data, TrainConfig(epochs=1, batch_size=2, workers=0, amp=True,
+                                                  progress=False), tmp_path / "run",
+                      device="cpu")
+    assert trainer.precision == "float32" and not trainer.scaler.is_enabled()
+    assert trainer.meta["precision"] == "float32"

@@ -1,12 +1,14 @@
-"""Training data pipeline: targets, flip, half body, loss, schedule."""
+"""Training data pipeline: targets, flip, half body, centre shift, loss, schedule."""
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
 import torch
 
 from pose.keypoints import COCO, MPII
-from pose.training.augment import (AugmentConfig, flip_joints, half_body_region,
-                                   upper_body_mask)
+from pose.training.augment import (AugmentConfig, draw_augmentation, flip_joints,
+                                   half_body_region, upper_body_mask)
 from pose.training.dataset import TopDownTrainingSet
 from pose.training.loss import JointsMSELoss, JointsOHKMMSELoss
 from pose.training.records import PersonRecord
@@ -182,3 +184,109 @@ def test_warmup_and_steps_follow_mmpose_and_official_schedules():
     assert rates[100] == rates[199] == pytest.approx(5e-4)
     assert rates[200] == pytest.approx(5e-5) and rates[299] == pytest.approx(5e-5)
     assert rates[300] == pytest.approx(5e-6)
+
+
+SHIFT_ONLY = dict(flip=False, scale_factor=0.0, rotation_factor=0.0, rotation_prob=0.0,
+                  half_body_prob=0.0)
+
+
+def test_per_sample_centre_shift_follows_mmpose_probability_and_range():
+    """TopDownRandomShiftBboxCenter(shift_factor=0.16, prob=0.3): with probability 0.3 the centre
+    moves by uniform(-1, 1) * 0.16 * scale * 200 on each axis; the scale is untouched."""
+    config = AugmentConfig(**SHIFT_ONLY, center_shift_factor=0.16, center_shift_prob=0.3)
+    center, scale = np.array([300.0, 200.0]), np.array([1.2, 1.6])
+    joints = np.zeros((17, 3))
+    rng = np.random.default_rng(0)
+    draws = 20000
+    shifts = np.array([draw_augmentation(config, center, scale, joints, np.ones(17, bool), 0.75,
+                                         rng).center - center for _ in range(draws)])
+    moved = np.any(shifts != 0, axis=1)
+    assert abs(moved.mean() - 0.3) < 0.015  # 4.7 standard deviations
+    relative = shifts[moved] / (0.16 * scale * PIXEL_STD)
+    assert np.abs(relative).max() <= 1 + 1e-5 and np.abs(relative).max() > 0.99
+    for axis in range(2):  # uniform: a quarter of the shifts in each quarter of [-1, 1]
+        counts = np.histogram(relative[:, axis], bins=4, range=(-1, 1))[0] / moved.sum()
+        np.testing.assert_allclose(counts, 0.25, atol=0.025)
+    assert abs(np.corrcoef(relative.T)[0, 1]) < 0.05  # x and y drawn independently
+    unshifted = draw_augmentation(AugmentConfig(**SHIFT_ONLY), center, scale, joints,
+                                  np.ones(17, bool), 0.75, np.random.default_rng(0))
+    np.testing.assert_array_equal(unshifted.center, center.astype(np.float32))
+
+
+def test_half_body_replaces_and_flip_mirrors_the_shifted_centre(tmp_path):
+    record = _person_image(tmp_path)
+    shift = dict(center_shift_factor=0.16, center_shift_prob=1.0)
+    half = AugmentConfig(flip=False, scale_factor=0.0, rotation_factor=0.0, half_body_prob=1.0,
+                         **shift)
+    data = TopDownTrainingSet([record] * 4, COCO, INPUT, half, seed=2)
+    upper = upper_body_mask(COCO.names)
+    for index in range(4):
+        _, _, aug = data.sample(index)
+        region = [half_body_region(record.keypoints, upper, 0.75, np.random.default_rng(s))
+                  for s in range(40)]
+        assert any(np.allclose(aug.center, c) for c, _ in region)  # the half body's centre
+    flip = AugmentConfig(**dict(SHIFT_ONLY, flip=True), **shift)
+    data = TopDownTrainingSet([record] * 12, COCO, INPUT, flip, seed=2)
+    image_width = 200
+    flipped = 0
+    for index in range(12):
+        _, joints, aug = data.sample(index)
+        assert not np.allclose(aug.center, record.center)  # shifted
+        flipped += aug.flip
+        # the crop is centred on the shifted centre, mirrored with the image when flipped
+        source, center = record.keypoints.copy(), aug.center.astype(float)
+        if aug.flip:
+            source = flip_joints(source, image_width, COCO.flip_pairs)
+            center[0] = image_width - 1 - center[0]
+        zoom = INPUT[1] / (aug.scale[0] * PIXEL_STD)
+        labelled = source[:, 2] > 0
+        expected = (source[labelled, :2] - center) * zoom + [INPUT[1] / 2, INPUT[0] / 2]
+        np.testing.assert_allclose(joints[labelled, :2], expected, atol=1e-3)
+    assert 0 < flipped < 12
+
+
+def test_load_time_centre_shift_follows_mmpose_0_8_to_0_25(tmp_path):
+    """mmpose 0.8-0.25 ``_xywh2cs``: once per person, with probability 0.3, the centre moves by
+    0.4 * (rand(2) - 0.5) * [w, h] of the clean box; the shift stays for every epoch."""
+    box = np.array([40.0, 15.0, 160.0, 200.0])  # w 120, h 185
+    center, scale = box_to_center_scale(box[None], INPUT)
+    joints = np.zeros((17, 3))
+    records = [PersonRecord(tmp_path / "none.png", center[0], scale[0], joints, k, box)
+               for k in range(20000)]
+    config = AugmentConfig(**SHIFT_ONLY, center_shift_factor=0.2, center_shift_prob=0.3,
+                           center_shift_at="load")
+    data = TopDownTrainingSet(records, COCO, INPUT, config, seed=4)
+    shifts = np.array([r.center for r in data.records]) - center[0]
+    moved = np.any(shifts != 0, axis=1)
+    assert abs(moved.mean() - 0.3) < 0.015
+    relative = shifts[moved] / [120.0, 185.0]
+    assert np.abs(relative).max() <= 0.2 + 1e-5 and np.abs(relative).max() > 0.199
+    for axis in range(2):
+        counts = np.histogram(relative[:, axis], bins=4, range=(-0.2, 0.2))[0] / moved.sum()
+        np.testing.assert_allclose(counts, 0.25, atol=0.025)
+    np.testing.assert_array_equal(data.records[0].scale, scale[0])  # only the centre moves
+    assert all(np.array_equal(r.center, center[0]) for r in records)  # inputs unchanged
+    again = TopDownTrainingSet(records[:50], COCO, INPUT, config, seed=4)
+    other = TopDownTrainingSet(records[:50], COCO, INPUT, config, seed=5)
+    np.testing.assert_array_equal([r.center for r in again.records],
+                                  [r.center for r in data.records[:50]])
+    assert not np.array_equal([r.center for r in other.records],
+                              [r.center for r in again.records])
+    # the per-sample draws do not move it again: every epoch crops around the same centre
+    for epoch in range(2):
+        again.set_epoch(epoch)
+        assert np.array_equal(draw_augmentation(config, again.records[0].center, scale[0],
+                                                joints, np.ones(17, bool), 0.75,
+                                                np.random.default_rng(epoch)).center,
+                              again.records[0].center)
+    with pytest.raises(ValueError, match="box"):
+        TopDownTrainingSet([dataclasses.replace(records[0], box=None)], COCO, INPUT, config)
+
+
+def test_augment_settings_are_checked_at_construction():
+    with pytest.raises(ValueError, match="center_shift_at"):
+        AugmentConfig(center_shift_at="epoch")
+    with pytest.raises(ValueError, match="center_shift_prob"):
+        AugmentConfig(center_shift_prob=1.5)
+    with pytest.raises(ValueError, match="center_shift_factor"):
+        AugmentConfig(center_shift_factor=-0.1)

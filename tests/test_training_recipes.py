@@ -27,6 +27,55 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+# The ten COCO experiment files of the official repository (leoxiaobin/deep-high-resolution-net
+# .pytorch, experiments/coco/{hrnet,resnet}/*_adam_lr1e-3.yaml), field by field, with
+# lib/config/default.py for the fields the resnet files leave out (PROB_HALF_BODY 0.0,
+# NUM_JOINTS_HALF_BODY 8). Columns: IMAGE_SIZE (w, h), SIGMA, BATCH_SIZE_PER_GPU (train = test),
+# END_EPOCH, LR_STEP, COLOR_RGB, ROT_FACTOR, SCALE_FACTOR, PROB_HALF_BODY, PRETRAINED file.
+OFFICIAL_COCO = {
+    "hrnet_w32_256x192": ((192, 256), 2, 32, 210, (170, 200), True, 45, 0.35, 0.3,
+                          "hrnet_w32-36af842e.pth"),
+    "hrnet_w32_384x288": ((288, 384), 3, 32, 210, (170, 200), True, 45, 0.35, 0.3,
+                          "hrnet_w32-36af842e.pth"),
+    "hrnet_w48_256x192": ((192, 256), 2, 32, 210, (170, 200), True, 45, 0.35, 0.3,
+                          "hrnet_w48-8ef0771d.pth"),
+    "hrnet_w48_384x288": ((288, 384), 3, 24, 210, (170, 200), True, 45, 0.35, 0.3,
+                          "hrnet_w48-8ef0771d.pth"),
+    **{f"pose_resnet_{d}_{h}x{w}": ((w, h), sigma, 32, 140, (90, 120), False, 40, 0.3, 0.0,
+                                    f"resnet{d}-{code}.pth")
+       for d, code in ((50, "19c8e357"), (101, "5d3b4d8f"), (152, "b121ed2d"))
+       for (h, w, sigma) in ((256, 192, 2), (384, 288, 3))},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL_COCO))
+def test_coco_recipes_equal_the_official_files_field_by_field(name):
+    (size, sigma, batch, end_epoch, lr_step, rgb, rot, scale, half_body,
+     pretrained) = OFFICIAL_COCO[name]
+    recipe = COCO_RECIPES[name]
+    train, augment, test = recipe.train, recipe.augment, recipe.test
+    assert recipe.input_size == (size[1], size[0]) and recipe.sigma == sigma
+    assert recipe.model == name.rsplit("_", 1)[0] and recipe.keypoints == "coco"
+    assert recipe.color == ("rgb" if rgb else "bgr") and recipe.init == "official"
+    assert recipe.backbone.endswith(pretrained)  # MODEL.PRETRAINED (ResNets: torchvision's URL)
+    assert (train.batch_size, test.batch_size, train.epochs) == (batch, batch, end_epoch)
+    assert tuple(s + 1 for s in train.lr_steps) == lr_step  # stepped before each epoch
+    assert (train.optimizer, train.lr, train.lr_factor, train.warmup_iters) == \
+        ("adam", 1e-3, 0.1, 0)
+    assert train.weight_decay == 0.0  # WD 0.0001 reaches SGD only in the official code
+    assert (train.use_target_weight, train.ohkm, train.shuffle, train.grad_clip) == \
+        (True, False, True, None)
+    assert train.amp is False  # float32, as trained
+    assert train.val_interval == 1 and train.log_interval == 100  # every epoch; PRINT_FREQ
+    assert (augment.flip, augment.rotation_factor, augment.scale_factor,
+            augment.half_body_prob, augment.half_body_min_joints, augment.rotation_prob) == \
+        (True, rot, scale, half_body, 8, 0.6)
+    assert augment.center_shift_prob == 0.0  # the official code has no centre shift
+    assert recipe.box_end == "last_pixel"  # coco.py: x2 = x1 + max(0, w - 1)
+    assert (test.use_gt_boxes, test.flip_test, test.shift_heatmap, test.det_score_threshold,
+            test.soft_nms) == (True, True, True, 0.0, False)  # USE_GT_BBOX, ..., IMAGE_THRE
+
+
 def test_official_coco_recipes():
     w32 = COCO_RECIPES["hrnet_w32_256x192"]
     assert (w32.train.epochs, w32.train.lr, w32.train.lr_steps, w32.train.batch_size) == \
@@ -68,13 +117,49 @@ def test_coco_recipe_rates_follow_the_official_training_loop(name, lr_step):
             schedule.step()
 
 
-def test_mmpose_posetrack18_recipe():
-    recipe = POSETRACK_RECIPES["hrnet_w32_256x192"]
-    train = recipe.train
-    assert (train.optimizer, train.lr, train.warmup_iters, train.warmup_ratio, train.lr_steps,
-            train.epochs) == ("adam", 5e-4, 500, 0.001, (10, 15), 20)
-    assert recipe.keypoints == "posetrack18" and recipe.load_from.endswith(
-        "hrnet_w32_coco_256x192-c78dce93_20200708.pth")
+@pytest.mark.parametrize("width, weights", [(32, "hrnet_w32_coco_256x192-c78dce93_20200708.pth"),
+                                            (48, "hrnet_w48_coco_256x192-b9e0b3ab_20200708.pth")])
+def test_mmpose_posetrack18_recipes_equal_the_config_field_by_field(width, weights):
+    """mmpose 0.29 configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/posetrack18/
+    hrnet_w{32,48}_posetrack18_256x192.py."""
+    recipe = POSETRACK_RECIPES[f"hrnet_w{width}_256x192"]
+    train, augment, test = recipe.train, recipe.augment, recipe.test
+    assert (recipe.model, recipe.input_size, recipe.keypoints, recipe.sigma, recipe.color) == \
+        (f"hrnet_w{width}", (256, 192), "posetrack18", 2.0, "rgb")
+    assert recipe.load_from.endswith(weights) and recipe.backbone is None
+    assert (train.optimizer, train.lr, train.weight_decay, train.grad_clip) == \
+        ("adam", 5e-4, 0.0, None)
+    assert (train.warmup_iters, train.warmup_ratio, train.lr_steps, train.lr_factor,
+            train.epochs) == (500, 0.001, (10, 15), 0.1, 20)
+    assert (train.batch_size, train.workers, test.batch_size) == (64, 2, 32)
+    assert train.amp is False  # no fp16 in the config
+    assert train.val_interval == 1 and train.log_interval == 50
+    assert (train.use_target_weight, train.ohkm) == (True, False)
+    # TopDownRandomShiftBboxCenter(0.16, 0.3), flip 0.5, half body (8, 0.3), rot 40, scale 0.5
+    assert (augment.center_shift_factor, augment.center_shift_prob, augment.center_shift_at) == \
+        (0.16, 0.3, "sample")
+    assert (augment.flip, augment.half_body_min_joints, augment.half_body_prob,
+            augment.rotation_factor, augment.scale_factor, augment.rotation_prob) == \
+        (True, 8, 0.3, 40.0, 0.5, 0.6)
+    assert recipe.box_end == "edge"  # mmpose >= 0.27: x2 = x1 + max(0, w)
+    assert (test.use_gt_boxes, test.det_score_threshold, test.flip_test, test.shift_heatmap,
+            test.soft_nms) == (True, 0.4, True, True, False)
+    legacy = POSETRACK_RECIPES[f"hrnet_w{width}_256x192_legacy"]
+    assert (legacy.augment.center_shift_factor, legacy.augment.center_shift_prob,
+            legacy.augment.center_shift_at, legacy.box_end) == (0.2, 0.3, "load", "last_pixel")
+    assert legacy.train == train and legacy.test == test and legacy.load_from == \
+        recipe.load_from
+
+
+def test_recipes_train_in_float32_unless_asked(capsys):
+    for recipe in (*COCO_RECIPES.values(), *POSETRACK_RECIPES.values()):
+        assert recipe.train.amp is False, recipe.name
+    assert coco_train.main(["--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["train"]["amp"] is False
+    assert coco_train.main(["--print-config", "--amp"]) == 0
+    assert json.loads(capsys.readouterr().out)["train"]["amp"] is True
+    assert finetune.main(["--print-config", "--set", "train.amp=true"]) == 0
+    assert json.loads(capsys.readouterr().out)["train"]["amp"] is True
 
 
 def test_recipe_files_and_overrides(tmp_path):
@@ -95,6 +180,11 @@ def test_recipe_files_and_overrides(tmp_path):
         apply_overrides(recipe, ["train.epochs=many"])
     with pytest.raises(RecipeError, match="epochs and batch_size must be positive"):
         apply_overrides(recipe, ["train.epochs=0"])
+    with pytest.raises(RecipeError, match="box_end must be one of last_pixel, edge"):
+        apply_overrides(recipe, ["box_end=inclusive"])
+    with pytest.raises(RecipeError, match="center_shift_at"):
+        apply_overrides(recipe, ["augment.center_shift_at=epoch"])
+    assert apply_overrides(recipe, ["train.val_interval=5"]).train.val_interval == 5
 
 
 def test_cli_reports_user_errors_without_traceback(capsys, tmp_path):

@@ -106,7 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         coco = load_coco(annotations)
         evaluate = validator(coco, args.data, validation_boxes(coco, recipe, None), recipe,
                              layout, workers=0)
-        records = coco_records(annotations, args.data, recipe.input_size)
+        records = coco_records(annotations, args.data, recipe.input_size, recipe.box_end)
         return report(overfit(recipe, records, layout, evaluate, args.output), TARGET_AP,
                       args.json)
 

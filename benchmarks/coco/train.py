@@ -9,8 +9,9 @@
 ``person_detection_results/COCO_val2017_detections_AP_H_56_person.json``); single paths can be given
 instead. Custom COCO-format datasets: ``--custom-layout`` takes the joint names from the training
 file (flip pairs inferred from left/right names, or ``--flip-pairs``; ``--sigmas``). Validation:
-COCO AP with pycocotools every ``train.val_interval`` epochs; ``best.pt`` keeps the best AP.
-Recipes: ``--config NAME`` (see ``--list``) or a .py/.json file; ``--print-config`` shows every value.
+COCO AP with pycocotools every ``train.val_interval`` epochs (the recipes: every epoch, as the
+official code); ``best.pt`` keeps the best AP. Recipes: ``--config NAME`` (see ``--list``) or a
+.py/.json file; ``--print-config`` shows every value. Details: docs/training.md.
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def validator(coco, images: Path, boxes, recipe: Recipe, layout: KeypointSet,
 def validation_boxes(coco, recipe: Recipe, detections: Optional[Path]):
     """Ground-truth boxes, or the detection file's above ``test.det_score_threshold``."""
     if recipe.test.use_gt_boxes:
-        return ground_truth_boxes(coco)
+        return ground_truth_boxes(coco, recipe.box_end)
     if detections is None:
         raise ValueError("the recipe validates on detection boxes (test.use_gt_boxes=false): "
                          "pass --val-detections FILE or --set test.use_gt_boxes=true")
@@ -115,8 +116,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         def prepare(recipe: Recipe):
             layout = _layout(args, train_ann, recipe)
-            data = training_set(recipe, coco_records(train_ann, train_images, recipe.input_size),
-                                layout)
+            records = coco_records(train_ann, train_images, recipe.input_size, recipe.box_end)
+            data = training_set(recipe, records, layout)
             evaluate = None
             if not args.no_val:
                 coco = load_coco(val_ann)

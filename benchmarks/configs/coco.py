@@ -8,8 +8,10 @@ files' ``WD: 0.0001`` (weight decay is passed to SGD only), so ``weight_decay`` 
 
 The official ``tools/train.py`` calls ``MultiStepLR.step()`` at the start of every epoch, so
 ``LR_STEP: [170, 200]`` lowers the rate from the 170th and the 200th epoch on (1-based), i.e. from
-0-based epochs 169 and 199: ``lr_steps`` (0-based, as mmpose's ``step``) is ``LR_STEP - 1``. The
-official code validates after every epoch; the recipes do so every 10 (``train.val_interval``).
+0-based epochs 169 and 199: ``lr_steps`` (0-based, as mmpose's ``step``) is ``LR_STEP - 1``. As
+the official ``tools/train.py`` the recipes validate after every epoch and keep the best
+checkpoint; they train in float32 (``train.amp`` off) and log every ``PRINT_FREQ`` (100)
+iterations. Boxes end at the last pixel (``x2 = x1 + w - 1``) as in the official ``coco.py``.
 
 Backbones start from ImageNet weights as in the official runs: HRNet's are published on the
 HRNet-Image-Classification page (no direct link; the recipe expects the official relative path,
@@ -33,8 +35,8 @@ def _train(epochs: int, lr_step, batch_size: int = 32) -> TrainConfig:
     return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adam", lr=1e-3,
                        weight_decay=0.0, lr_steps=tuple(s - 1 for s in lr_step), lr_factor=0.1,
                        warmup_iters=0, use_target_weight=True, ohkm=False, grad_clip=None,
-                       amp=True, sync_bn=False, workers=24 // 4, shuffle=True, seed=0,
-                       val_interval=10)
+                       amp=False, sync_bn=False, workers=24 // 4, shuffle=True, seed=0,
+                       val_interval=1, log_interval=100)
 
 
 def _test(batch_size: int = 32) -> TestConfig:
@@ -47,7 +49,7 @@ def _test(batch_size: int = 32) -> TestConfig:
 def _hrnet(width: int, size, sigma: float, batch_size: int) -> Recipe:
     return Recipe(
         name=f"hrnet_w{width}_{size[0]}x{size[1]}", model=f"hrnet_w{width}", input_size=size,
-        keypoints="coco", init="official",
+        keypoints="coco", init="official", box_end="last_pixel",
         backbone=f"models/pytorch/imagenet/hrnet_w{width}-"
                  f"{ {32: '36af842e', 48: '8ef0771d'}[width]}.pth",
         color="rgb", sigma=sigma, augment=HRNET_AUGMENT,
@@ -60,7 +62,7 @@ _RESNET_HASH = {50: "19c8e357", 101: "5d3b4d8f", 152: "b121ed2d"}
 def _resnet(depth: int, size, sigma: float) -> Recipe:
     return Recipe(
         name=f"pose_resnet_{depth}_{size[0]}x{size[1]}", model=f"pose_resnet_{depth}",
-        input_size=size, keypoints="coco", init="official",
+        input_size=size, keypoints="coco", init="official", box_end="last_pixel",
         backbone=f"https://download.pytorch.org/models/resnet{depth}-{_RESNET_HASH[depth]}.pth",
         color="bgr", sigma=sigma, augment=RESNET_AUGMENT, train=_train(140, (90, 120)),
         test=_test())

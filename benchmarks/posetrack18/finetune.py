@@ -41,11 +41,13 @@ from .convert import from_coco_results
 from .poseval import COLUMNS, evaluate_folders
 
 
-def gt_boxes(sequences: List[PoseTrackSequence]) -> Dict[int, np.ndarray]:
-    """``[N, 5]`` x1, y1, x2, y2, 1 per labelled image: the annotated persons' clean boxes."""
+def gt_boxes(sequences: List[PoseTrackSequence], box_end: str = "last_pixel"
+             ) -> Dict[int, np.ndarray]:
+    """``[N, 5]`` x1, y1, x2, y2, 1 per labelled image: the annotated persons' clean boxes
+    (``box_end`` as :func:`pose.datasets.coco.clean_box`)."""
     rows: Dict[int, list] = {}
     for sequence in sequences:
-        for frame, _, box in annotated_persons(sequence):
+        for frame, _, box in annotated_persons(sequence, box_end):
             rows.setdefault(frame.image_id, []).append(list(box) + [1.0])
     return {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}
 
@@ -75,7 +77,7 @@ def validator(gt_dir: Path, data_root: Path, recipe: Recipe,
     sequences = read_sequences(gt_dir)
     coco = frames_index(sequences)
     if recipe.test.use_gt_boxes:
-        boxes = gt_boxes(sequences)
+        boxes = gt_boxes(sequences, recipe.box_end)
     elif detections is None:
         raise ValueError("test.use_gt_boxes is false: pass --val-detections FILE")
     else:
@@ -127,7 +129,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         def prepare(recipe: Recipe):
             layout = get_keypoint_set(recipe.keypoints)
-            records = posetrack18_records(read_sequences(train_source), root, recipe.input_size)
+            records = posetrack18_records(read_sequences(train_source), root, recipe.input_size,
+                                          recipe.box_end)
             evaluate = None if args.no_val else validator(val_dir, root, recipe,
                                                           args.val_detections,
                                                           recipe.train.workers)

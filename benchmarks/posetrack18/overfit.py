@@ -64,7 +64,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         layout = get_keypoint_set(recipe.keypoints)
         gt_dir = args.data / "annotations" / "val"
         evaluate = validator(gt_dir, args.data, recipe, workers=0)
-        records = posetrack18_records(read_sequences(gt_dir), args.data, recipe.input_size)
+        records = posetrack18_records(read_sequences(gt_dir), args.data, recipe.input_size,
+                                      recipe.box_end)
         summary = overfit(recipe, records, layout, evaluate, args.output)
         summary["from"] = str(args.weights)
         return report(summary, TARGET_MAP, args.json, unit="")

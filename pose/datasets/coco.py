@@ -13,14 +13,20 @@ import cv2
 import numpy as np
 
 
+# Where a clean box ends (:func:`clean_box`): ``"last_pixel"``, ``x2 = x1 + w - 1`` (official
+# HRNet, mmpose 0.26 and earlier) or ``"edge"``, ``x2 = x1 + w`` (mmpose 0.27 and later).
+BOX_ENDS = ("last_pixel", "edge")
+
+
 def person_category_ids(coco) -> list:
     """Category ids named ``person`` (or the only category of a single-category file)."""
     ids = coco.getCatIds(catNms=["person"])
     return ids or (coco.getCatIds() if len(coco.getCatIds()) == 1 else [])
 
 
-def ground_truth_boxes(coco) -> Dict[int, np.ndarray]:
-    """Boxes of the annotated persons, exactly as the official ``coco.py`` builds them.
+def ground_truth_boxes(coco, box_end: str = "last_pixel") -> Dict[int, np.ndarray]:
+    """Boxes of the annotated persons, exactly as the official ``coco.py`` builds them
+    (``box_end="edge"``: as mmpose 0.27 and later, see :func:`clean_box`).
 
     Per non-crowd person annotation with positive ``area`` and at least one labelled keypoint:
     ``x1 = max(0, x)``, ``y1 = max(0, y)``, ``x2 = min(W - 1, x1 + max(0, w - 1))`` (likewise
@@ -29,7 +35,7 @@ def ground_truth_boxes(coco) -> Dict[int, np.ndarray]:
     a box starting left of the image is shifted, not clipped.
     """
     out: Dict[int, np.ndarray] = {}
-    for image_id, persons in ground_truth_persons(coco).items():
+    for image_id, persons in ground_truth_persons(coco, box_end).items():
         out[image_id] = np.asarray([list(box) + [1.0] for _, box in persons], dtype=np.float64)
     return out
 
@@ -72,14 +78,20 @@ def read_rgb(path: os.PathLike) -> np.ndarray:
 
 
 def clean_box(bbox: Sequence[float], width: Optional[float] = None,
-              height: Optional[float] = None) -> Optional[np.ndarray]:
+              height: Optional[float] = None, box_end: str = "last_pixel"
+              ) -> Optional[np.ndarray]:
     """The official "clean" box of a COCO ``[x, y, w, h]`` annotation box: ``[4]`` float64
     ``x1 = max(0, x)``, ``y1 = max(0, y)``, ``x2 = min(W - 1, x1 + max(0, w - 1))`` (likewise
     ``y2``; no clipping where the image size is unknown), or None when ``x2 < x1`` or ``y2 < y1``.
+    ``box_end="edge"`` gives mmpose's rule from version 0.27 on, ``x2 = min(W - 1, x1 + max(0,
+    w))`` (see ``BOX_ENDS``).
     """
+    if box_end not in BOX_ENDS:
+        raise ValueError(f"box_end must be one of {', '.join(BOX_ENDS)}, got {box_end!r}")
     x, y, w, h = (float(v) for v in bbox)
+    inside = 1.0 if box_end == "last_pixel" else 0.0
     x1, y1 = max(0.0, x), max(0.0, y)
-    x2, y2 = x1 + max(0.0, w - 1), y1 + max(0.0, h - 1)
+    x2, y2 = x1 + max(0.0, w - inside), y1 + max(0.0, h - inside)
     if width is not None:
         x2 = min(width - 1.0, x2)
     if height is not None:
@@ -89,10 +101,12 @@ def clean_box(bbox: Sequence[float], width: Optional[float] = None,
     return np.array([x1, y1, x2, y2])
 
 
-def ground_truth_persons(coco) -> Dict[int, List[Tuple[dict, np.ndarray]]]:
+def ground_truth_persons(coco, box_end: str = "last_pixel"
+                         ) -> Dict[int, List[Tuple[dict, np.ndarray]]]:
     """The annotated persons the official code trains on and boxes for testing, per image id:
     ``(annotation, clean box [4] x1, y1, x2, y2)`` for every non-crowd person annotation with
-    positive ``area``, at least one labelled keypoint and a valid :func:`clean_box`."""
+    positive ``area``, at least one labelled keypoint and a valid :func:`clean_box` (ending as
+    ``box_end`` says)."""
     persons = set(person_category_ids(coco))
     out: Dict[int, List[Tuple[dict, np.ndarray]]] = {}
     for image_id in coco.getImgIds():
@@ -101,7 +115,7 @@ def ground_truth_persons(coco) -> Dict[int, List[Tuple[dict, np.ndarray]]]:
         for ann in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False)):
             if ann["category_id"] not in persons or max(ann.get("keypoints") or [0]) == 0:
                 continue
-            box = clean_box(ann["bbox"], info.get("width"), info.get("height"))
+            box = clean_box(ann["bbox"], info.get("width"), info.get("height"), box_end)
             if ann["area"] > 0 and box is not None:
                 rows.append((ann, box))
         if rows:

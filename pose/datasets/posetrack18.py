@@ -232,25 +232,28 @@ def _person(ann: dict, slots: np.ndarray, path: Path) -> PoseTrackPerson:
 
 
 def gt_box(person: PoseTrackPerson, width: Optional[float] = None,
-           height: Optional[float] = None) -> Optional[np.ndarray]:
+           height: Optional[float] = None, box_end: str = "last_pixel"
+           ) -> Optional[np.ndarray]:
     """The box mmpose takes for an annotated person (training, and the ``use_gt_bbox`` test):
     the clean box of its annotation box (:func:`pose.datasets.coco.clean_box`, clipped to
-    ``width`` x ``height`` pixels when known), ``[4]`` x1, y1, x2, y2; None for a person without
-    a labelled keypoint or a box, or whose clean box has no area (``x2 > x1``, ``y2 > y1``
+    ``width`` x ``height`` pixels when known, ending as ``box_end`` says: ``"last_pixel"``, mmpose
+    0.26 and earlier, or ``"edge"``, 0.27 and later), ``[4]`` x1, y1, x2, y2; None for a person
+    without a labelled keypoint or a box, or whose clean box has no area (``x2 > x1``, ``y2 > y1``
     required, as mmpose)."""
     if person.num_labeled == 0 or not np.all(np.isfinite(person.bbox)):
         return None
     x1, y1, x2, y2 = person.bbox
-    box = clean_box([x1, y1, x2 - x1, y2 - y1], width, height)
+    box = clean_box([x1, y1, x2 - x1, y2 - y1], width, height, box_end)
     return box if box is not None and box[2] > box[0] and box[3] > box[1] else None
 
 
-def annotated_persons(sequence: PoseTrackSequence
+def annotated_persons(sequence: PoseTrackSequence, box_end: str = "last_pixel"
                       ) -> Iterator[Tuple[PoseTrackImage, PoseTrackPerson, np.ndarray]]:
     """The persons to train on: in labelled frames, the people with a :func:`gt_box` (clipped to
-    the image when the file gives its size). Yields ``(frame, person, box [4] x1, y1, x2, y2)``."""
+    the image when the file gives its size, ending as ``box_end`` says). Yields ``(frame,
+    person, box [4] x1, y1, x2, y2)``."""
     for frame in sequence.labeled_images:
         for person in sequence.persons(frame.image_id):
-            box = gt_box(person, frame.width, frame.height)
+            box = gt_box(person, frame.width, frame.height, box_end)
             if box is not None:
                 yield frame, person, box

@@ -1,6 +1,7 @@
 """The training dataset: person records -> augmented crops, heatmap targets and joint weights."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -13,9 +14,13 @@ from ..estimator import normalize_crops
 from ..keypoints import KeypointSet
 from ..transforms import affine_transform, apply_affine
 from .augment import (AugmentConfig, Augmentation, draw_augmentation, flip_joints,
-                      upper_body_mask)
+                      shift_center_at_load, upper_body_mask)
 from .records import PersonRecord
 from .targets import gaussian_targets
+
+# Second seed word of the load-time centre shift's generator (per-sample augmentation draws from
+# ``[seed, epoch, index]``, which never has this epoch).
+LOAD_SHIFT_STREAM = 2 ** 32 - 1
 
 
 class TopDownTrainingSet(Dataset):
@@ -25,7 +30,10 @@ class TopDownTrainingSet(Dataset):
     target [J, H/4, W/4] float32, target_weight [J, 1] float32)``. The augmentation of item ``i``
     in epoch ``e`` is drawn from ``numpy.random.default_rng([seed, e, i])``: it depends on neither
     the data-loader workers nor the process, so runs are reproducible and resumable. Call
-    :meth:`set_epoch` before each epoch (the training engine does).
+    :meth:`set_epoch` before each epoch (the training engine does). With
+    ``augment.center_shift_at="load"`` the persons' centres are shifted once, here, from
+    ``numpy.random.default_rng([seed, LOAD_SHIFT_STREAM])`` in record order (the records need
+    their ``box``); :attr:`records` then holds the shifted centres.
 
     Args:
         records: the persons.
@@ -55,7 +63,20 @@ class TopDownTrainingSet(Dataset):
         self.sigma, self.color, self.seed = sigma, color, int(seed)
         self.epoch = 0
         self.upper = upper_body_mask(layout.names)
+        if self.augment.shifts_at_load:
+            self.records = self._shift_centers_at_load(self.records)
         self._cache: Optional[Dict[str, np.ndarray]] = {} if cache_images else None
+
+    def _shift_centers_at_load(self, records: List[PersonRecord]) -> List[PersonRecord]:
+        if any(record.box is None for record in records):
+            raise ValueError("augment.center_shift_at='load' shifts the centre by a fraction of "
+                             "the person's box, but some records have none (MPII records or "
+                             "records built by hand); use center_shift_at='sample'")
+        rng = np.random.default_rng([self.seed, LOAD_SHIFT_STREAM])
+        factor, prob = self.augment.center_shift_factor, self.augment.center_shift_prob
+        return [dataclasses.replace(r, center=shift_center_at_load(r.center, r.box, factor, prob,
+                                                                   rng))
+                for r in records]
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

@@ -53,13 +53,17 @@ class DistributedContext:
         if self.distributed:
             dist.barrier()
 
-    def mean(self, value: torch.Tensor) -> torch.Tensor:
-        """The mean of ``value`` over all processes (itself with one process)."""
+    def sum(self, value: torch.Tensor) -> torch.Tensor:
+        """The sum of ``value`` over all processes (itself with one process)."""
         if not self.distributed:
             return value
         value = value.detach().clone()
         dist.all_reduce(value)
-        return value / self.world_size
+        return value
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        """The mean of ``value`` over all processes (itself with one process)."""
+        return self.sum(value) / self.world_size if self.distributed else value
 
 
 def init_distributed(backend: Optional[str] = None) -> DistributedContext:

@@ -1,9 +1,19 @@
-"""The training loop: optimiser, schedule, mixed precision, DDP, validation, checkpoints, logs.
+"""The training loop: optimiser, schedule, precision, DDP, validation, checkpoints, logs.
 
 One process (CPU or one GPU) or many through ``torchrun`` (see :mod:`.distributed`): each process
 reads its share of every epoch through a ``DistributedSampler`` (also with one process, so the
 sample order depends only on the seed and the epoch), gradients are averaged by
 DistributedDataParallel, and rank 0 alone validates, logs and writes checkpoints.
+
+Precision: float32 as the published runs; ``amp`` turns on mixed precision on CUDA (bfloat16
+where the GPU has it natively, else float16 with gradient scaling, see :func:`autocast_dtype`).
+
+Logs: every iteration the loss and the official training accuracy (:func:`.metrics.accuracy`,
+counted over the global batch of all processes) are shown on the progress bar and, every
+``log_interval`` iterations, written as ``iter/loss``, ``iter/acc``, ``iter/lr``; every epoch
+writes ``train/loss`` (mean of the iterations), ``train/acc`` (the official running average:
+the iterations' accuracies weighted by their counted joints), ``train/lr``, ``train/seconds`` and
+the validation values ``val/...`` (:mod:`.metrics_log`: CSV, JSON lines, TensorBoard).
 
 Reproducibility: the sample order comes from ``(seed, epoch)``, each sample's augmentation from
 ``(seed, epoch, index)`` (:class:`.dataset.TopDownTrainingSet`), and ``last.pt`` is written after
@@ -21,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -30,6 +41,7 @@ from tqdm import tqdm
 from .checkpoint import load_training_checkpoint, rng_state, save_atomic, set_rng_state
 from .distributed import DistributedContext
 from .loss import build_loss
+from .metrics import accuracy_from_counts, joint_hits
 from .metrics_log import MetricsLog
 from .schedule import WarmupMultiStepLR
 
@@ -37,7 +49,9 @@ from .schedule import WarmupMultiStepLR
 Evaluator = Callable[[nn.Module, int], Mapping[str, float]]
 StepCallback = Callable[[int, int, float], None]
 # Settings a resumed run may change without breaking the exact continuation.
-RESUMABLE_CHANGES = ("epochs", "workers", "val_interval", "progress")
+RESUMABLE_CHANGES = ("epochs", "workers", "val_interval", "log_interval", "progress")
+# The official accuracy's threshold (tenths of the heatmap size).
+ACCURACY_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,15 +74,20 @@ class TrainConfig:
         use_target_weight: weight the loss by the joints' visibility.
         ohkm: online hard keypoint mining (the ``ohkm_topk`` worst joints per person).
         grad_clip: clip the gradients' global L2 norm to this (None: no clipping).
-        amp: mixed precision (float16 autocast + gradient scaling); used on CUDA only.
+        amp: mixed precision on CUDA (bfloat16 autocast where the GPU supports it, else
+            float16 autocast with gradient scaling; the CPU trains in float32 regardless):
+            faster, but not how the published models were trained (float32).
         sync_bn: synchronised BatchNorm across processes (GPUs only).
         freeze_bn: BatchNorm layers use and keep their running statistics.
         workers: data-loading processes per training process.
         shuffle: shuffle the samples every epoch.
         seed: seed of the sample order and augmentation.
         val_interval: validate every this many epochs and after the last (0: only after the
-            last; validation needs an evaluator).
-        progress: tqdm progress bars (rank 0).
+            last; validation needs an evaluator); the official code and mmpose: every epoch.
+        log_interval: write the iteration values (``iter/loss``, ``iter/acc``, ``iter/lr``) to
+            the logs every this many iterations (0: never; official ``PRINT_FREQ`` 100, mmpose
+            50).
+        progress: tqdm progress bars and a line per epoch (rank 0).
     """
 
     epochs: int = 210
@@ -86,13 +105,14 @@ class TrainConfig:
     ohkm: bool = False
     ohkm_topk: int = 8
     grad_clip: Optional[float] = None
-    amp: bool = True
+    amp: bool = False
     sync_bn: bool = False
     freeze_bn: bool = False
     workers: int = 4
     shuffle: bool = True
     seed: int = 0
     val_interval: int = 1
+    log_interval: int = 100
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -103,6 +123,9 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.val_interval < 0 or self.log_interval < 0:
+            raise ValueError(f"val_interval and log_interval must be 0 or positive, got "
+                             f"{self.val_interval}, {self.log_interval}")
 
 
 @dataclass
@@ -115,6 +138,28 @@ class TrainResult:
     best: Optional[Dict[str, float]] = None
     last_checkpoint: Optional[Path] = None
     best_checkpoint: Optional[Path] = None
+
+
+def autocast_dtype(amp: bool, device: torch.device) -> Optional[torch.dtype]:
+    """The autocast type of a run: None (float32) without ``amp`` or off CUDA; with ``amp`` on
+    CUDA ``torch.bfloat16`` where the device supports it natively
+    (``torch.cuda.is_bf16_supported``, emulation not counted), else ``torch.float16`` (which
+    needs gradient scaling)."""
+    device = torch.device(device)
+    if not amp or device.type != "cuda":
+        return None
+    with torch.cuda.device(device):
+        native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.bfloat16 if native_bf16 else torch.float16
+
+
+def precision_name(dtype: Optional[torch.dtype]) -> str:
+    """``"float32"``, ``"bfloat16 autocast"`` or ``"float16 autocast + gradient scaling"``."""
+    if dtype is None:
+        return "float32"
+    if dtype == torch.float16:
+        return "float16 autocast + gradient scaling"
+    return f"{str(dtype).replace('torch.', '')} autocast"
 
 
 def _make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -164,9 +209,12 @@ class Trainer:
         self.on_step = on_step
         self.train_set = train_set
         preset = getattr(model, "preset", None)
+        self.amp_dtype = autocast_dtype(config.amp, self.device)
+        self.use_amp = self.amp_dtype is not None
+        self.precision = precision_name(self.amp_dtype)
         self.meta = {"preset": dataclasses.asdict(preset) if preset is not None else None,
-                     "train": dataclasses.asdict(config), **(meta or {})}
-        self.use_amp = config.amp and self.device.type == "cuda"
+                     "train": dataclasses.asdict(config), "precision": self.precision,
+                     **(meta or {})}
         if config.sync_bn and self.context.distributed:
             if self.device.type != "cuda":
                 raise ValueError("sync_bn needs GPUs (PyTorch's SyncBatchNorm does not run on "
@@ -186,7 +234,8 @@ class Trainer:
         self.scheduler = WarmupMultiStepLR(self.optimizer, config.lr_steps, len(self.loader),
                                            config.lr_factor, config.warmup_iters,
                                            config.warmup_ratio)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        # float16 needs gradient scaling; bfloat16 has float32's range and does not
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.network = (DistributedDataParallel(
             self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
             if self.context.distributed else self.model)
@@ -195,7 +244,7 @@ class Trainer:
     def _state(self, epoch: int, best: Optional[dict]) -> dict:
         return {"state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict() if self.use_amp else None,
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
                 "epoch": epoch, "best": best, "rng": rng_state(), "meta": self.meta}
 
     def _restore(self, path: Union[str, Path]) -> Tuple[int, Optional[dict]]:
@@ -211,15 +260,27 @@ class Trainer:
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        if self.use_amp and state.get("scaler"):
+        if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         if state.get("rng"):
             set_rng_state(state["rng"])
         return int(state["epoch"]), state.get("best")
 
     # --- one epoch ---------------------------------------------------------------------------
+    def _batch_accuracy(self, output: torch.Tensor, target: torch.Tensor) -> Tuple[float, int]:
+        """The official accuracy ``(average, count)`` of the global batch: per-joint counts of
+        every process added up (:func:`.metrics.accuracy_from_counts`)."""
+        hits, counted, _ = joint_hits(output.detach().float().cpu().numpy(), target.numpy(),
+                                      ACCURACY_THRESHOLD)
+        counts = torch.as_tensor(np.stack([hits, counted]), device=self.device)
+        counts = self.context.sum(counts).cpu().numpy()
+        _, average, count = accuracy_from_counts(counts[0], counts[1])
+        return average, count
+
     @torch.enable_grad()  # whatever the caller's grad mode (a benchmark may have turned it off)
-    def _train_epoch(self, epoch: int) -> float:
+    def _train_epoch(self, epoch: int, log: Optional[MetricsLog] = None) -> Dict[str, float]:
+        """One epoch; returns ``{"train/loss": mean loss, "train/acc": official average
+        accuracy}``."""
         config = self.config
         self.sampler.set_epoch(epoch)
         if hasattr(self.train_set, "set_epoch"):
@@ -228,13 +289,16 @@ class Trainer:
         if config.freeze_bn:
             _freeze_batch_norm(self.network)
         total, steps = 0.0, 0
+        acc_sum, acc_count = 0.0, 0
         bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
                    disable=not (config.progress and self.context.is_main), leave=False)
-        for step, (inputs, target, weight) in enumerate(bar):
+        for step, (inputs, target_cpu, weight) in enumerate(bar):
+            rate = self.optimizer.param_groups[0]["lr"]
             inputs = inputs.to(self.device, non_blocking=True)
-            target = target.to(self.device, non_blocking=True)
+            target = target_cpu.to(self.device, non_blocking=True)
             weight = weight.to(self.device, non_blocking=True)
-            with torch.autocast(device_type=self.device.type, enabled=self.use_amp):
+            with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype,
+                                enabled=self.use_amp):
                 output = self.network(inputs)
             loss = self.criterion(output.float(), target, weight)
             if not torch.isfinite(loss):
@@ -251,11 +315,19 @@ class Trainer:
             self.scheduler.step()
             value = float(self.context.mean(loss.detach()))
             total, steps = total + value, steps + 1
-            bar.set_postfix(loss=f"{value:.3g}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+            acc, count = self._batch_accuracy(output, target_cpu)
+            acc_sum, acc_count = acc_sum + acc * count, acc_count + count
+            bar.set_postfix(loss=f"{value:.3g}",
+                            acc=f"{acc_sum / acc_count if acc_count else 0:.3f}",
+                            lr=f"{rate:.2e}")
+            if log is not None and config.log_interval and (step + 1) % config.log_interval == 0:
+                log.log(epoch + 1, epoch * len(self.loader) + step + 1,
+                        {"iter/loss": value, "iter/acc": acc, "iter/lr": rate})
             if self.on_step is not None:
                 self.on_step(epoch, step, value)
         bar.close()
-        return total / max(steps, 1)
+        return {"train/loss": total / max(steps, 1),
+                "train/acc": acc_sum / acc_count if acc_count else 0.0}
 
     def _validate(self, epoch: int) -> Dict[str, float]:
         metrics: Dict[str, float] = {}
@@ -289,9 +361,9 @@ class Trainer:
         try:
             for epoch in range(start, self.config.epochs):
                 began = time.perf_counter()
-                loss = self._train_epoch(epoch)
-                row = {"train/loss": loss, "train/lr": self.scheduler.get_last_lr()[0],
-                       "train/seconds": time.perf_counter() - began}
+                row = self._train_epoch(epoch, log)
+                row.update({"train/lr": self.scheduler.get_last_lr()[0],
+                            "train/seconds": time.perf_counter() - began})
                 if self._due_for_validation(epoch):
                     metrics = self._validate(epoch)
                     row.update({f"val/{k}": v for k, v in metrics.items()})

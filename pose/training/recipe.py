@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..datasets import load_json
+from ..datasets.coco import BOX_ENDS
 from .augment import AugmentConfig
 from .engine import TrainConfig
 
@@ -64,6 +65,9 @@ class Recipe:
         load_from: a whole pose checkpoint (path, URL or zoo name) to start from (fine-tuning).
         color: channel order of the network input (``"rgb"``: HRNet ``COLOR_RGB: true``;
             official SimpleBaseline configs use ``"bgr"``).
+        box_end: where a clean annotation box ends, for the training persons and the
+            ground-truth validation boxes: ``"last_pixel"`` (``x2 = x1 + w - 1``: official HRNet,
+            mmpose 0.26 and earlier) or ``"edge"`` (``x2 = x1 + w``: mmpose 0.27 and later).
         sigma: heatmap Gaussian sigma (heatmap pixels).
         augment, train, test: see the classes.
     """
@@ -77,10 +81,16 @@ class Recipe:
     backbone: Optional[str] = None
     load_from: Optional[str] = None
     color: str = "rgb"
+    box_end: str = "last_pixel"
     sigma: float = 2.0
     augment: AugmentConfig = AugmentConfig()
     train: TrainConfig = TrainConfig()
     test: TestConfig = TestConfig()
+
+    def __post_init__(self) -> None:
+        if self.box_end not in BOX_ENDS:
+            raise ValueError(f"box_end must be one of {', '.join(BOX_ENDS)}, got "
+                             f"{self.box_end!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

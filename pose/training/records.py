@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Tuple, Union
+from typing import Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -32,6 +32,9 @@ class PersonRecord:
         scale: ``[2]`` float32 crop width, height / 200 (the 1.25 padding included).
         keypoints: ``[J, 3]`` float64 x, y pixels and visibility (0 or 1).
         image_id: the dataset's image id (or index).
+        box: ``[4]`` float64 clean box x1, y1, x2, y2 the crop region was made from (None for
+            datasets that give centre and scale, as MPII); mmpose's load-time centre shift is a
+            fraction of it.
     """
 
     image: Path
@@ -39,6 +42,7 @@ class PersonRecord:
     scale: np.ndarray
     keypoints: np.ndarray
     image_id: int = -1
+    box: Optional[np.ndarray] = None
 
 
 def _visibility_01(keypoints: np.ndarray) -> np.ndarray:
@@ -50,20 +54,22 @@ def _visibility_01(keypoints: np.ndarray) -> np.ndarray:
 def _record(image: Path, box: np.ndarray, keypoints: np.ndarray, image_id: int,
             input_size: Tuple[int, int]) -> PersonRecord:
     center, scale = box_to_center_scale(box[None, :4], input_size)
-    return PersonRecord(image, center[0], scale[0], _visibility_01(keypoints), int(image_id))
+    return PersonRecord(image, center[0], scale[0], _visibility_01(keypoints), int(image_id),
+                        np.asarray(box[:4], dtype=np.float64))
 
 
-def coco_records(annotations: PathLike, images: PathLike,
-                 input_size: Tuple[int, int]) -> List[PersonRecord]:
+def coco_records(annotations: PathLike, images: PathLike, input_size: Tuple[int, int],
+                 box_end: str = "last_pixel") -> List[PersonRecord]:
     """The official COCO training persons of a COCO-format keypoint file (also custom layouts):
     non-crowd person annotations with a labelled keypoint and a valid clean box
-    (:func:`pose.datasets.coco.ground_truth_persons`), cropped as ``_box2cs`` does."""
+    (:func:`pose.datasets.coco.ground_truth_persons`, ``box_end`` as there), cropped as
+    ``_box2cs`` does."""
     images = Path(images)
     if not images.is_dir():
         raise FileNotFoundError(f"image folder not found: {images}")
     coco = load_coco(annotations)
     records = []
-    for image_id, persons in ground_truth_persons(coco).items():
+    for image_id, persons in ground_truth_persons(coco, box_end).items():
         path = images / coco.loadImgs(image_id)[0]["file_name"]
         for ann, box in persons:
             keypoints = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
@@ -72,13 +78,16 @@ def coco_records(annotations: PathLike, images: PathLike,
 
 
 def posetrack18_records(sequences: Iterable[PoseTrackSequence], root: PathLike,
-                        input_size: Tuple[int, int]) -> List[PersonRecord]:
+                        input_size: Tuple[int, int], box_end: str = "last_pixel"
+                        ) -> List[PersonRecord]:
     """Training persons of PoseTrack18 sequences (:func:`pose.datasets.posetrack18
-    .read_posetrack18`): :func:`pose.datasets.posetrack18.annotated_persons`, cropped around their
-    clean annotation box as COCO. Image paths are ``root / file_name``."""
+    .read_posetrack18`): :func:`pose.datasets.posetrack18.annotated_persons` (``box_end`` as
+    there), cropped around their clean annotation box as COCO. Image paths are
+    ``root / file_name``."""
     root = Path(root)
     return [_record(root / frame.file_name, box, person.keypoints, frame.image_id, input_size)
-            for sequence in sequences for frame, person, box in annotated_persons(sequence)]
+            for sequence in sequences
+            for frame, person, box in annotated_persons(sequence, box_end)]
 
 
 def mpii_records(annotations: PathLike, images: PathLike) -> List[PersonRecord]:

@@ -78,6 +78,10 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("--resume", type=Path,
                         help="continue a run from its last.pt (same recipe and data)")
     parser.add_argument("--device", help="default: cuda:<local rank> if available, else cpu")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision on CUDA (bfloat16 where the GPU supports it, else "
+                        "float16 with gradient scaling): faster, but the published models were "
+                        "trained in float32 (same as --set train.amp=true)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -85,6 +89,8 @@ def recipe_from_args(args: argparse.Namespace, named: Mapping[str, Recipe]) -> R
     recipe = apply_overrides(load_recipe(args.config, named), args.overrides)
     if args.no_progress:
         recipe = apply_overrides(recipe, ["train.progress=false"])
+    if getattr(args, "amp", False):
+        recipe = apply_overrides(recipe, ["train.amp=true"])
     return recipe
 
 
@@ -98,13 +104,13 @@ def run_recipe(recipe: Recipe, output: Path,
     context = init_distributed()
     try:
         model, train_set, evaluate, metric = prepare(recipe)
+        trainer = Trainer(model, train_set, recipe.train, output, evaluate=evaluate,
+                          metric=metric, device=device, meta={"recipe": recipe.to_dict()})
         if context.is_main:
             print(f"{recipe.name}: {recipe.model} {recipe.input_size[0]}x{recipe.input_size[1]}, "
                   f"{len(train_set)} training persons, {context.world_size} process(es), "
-                  f"batch {recipe.train.batch_size} per process, {recipe.train.epochs} epochs "
-                  f"-> {output}", flush=True)
-        trainer = Trainer(model, train_set, recipe.train, output, evaluate=evaluate,
-                          metric=metric, device=device, meta={"recipe": recipe.to_dict()})
+                  f"batch {recipe.train.batch_size} per process, {recipe.train.epochs} epochs, "
+                  f"{trainer.precision} on {trainer.device} -> {output}", flush=True)
         result = trainer.fit(resume)
         if context.is_main and result.best is not None:
             print(f"best {metric} {result.best['value']:.4g} at epoch {result.best['epoch']} "
