@@ -1,15 +1,19 @@
-"""Similarities between the poses of existing tracks and of the current frame.
+"""Similarities between the (predicted) tracks and the detections of the current frame.
 
 Poses are ``[N, J, 3]`` (x, y pixels, score); boxes ``[N, 4+]`` x1, y1, x2, y2 pixels. All
 functions return ``[tracks, detections]`` matrices in [0, 1].
+
+:data:`SIMILARITIES` names the tracker's choices (``"iou"``, ``"oks"``, ``"both"``), each a plain
+function ``(track_boxes, boxes, track_poses, poses, *, sigmas, joint_threshold, oks_weight)``;
+poses may be None (box-only tracking), which ``"both"`` answers with IoU alone.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from pose.oks import oks_matrix
+from pose.oks import oks_matrix, oks_pairs
 
 
 def box_iou(a: np.ndarray, b: np.ndarray, area_a: Optional[np.ndarray] = None,
@@ -112,3 +116,54 @@ def combined(iou: Optional[np.ndarray], oks: Optional[np.ndarray],
     if oks is None:
         return iou
     return oks_weight * oks + (1 - oks_weight) * iou
+
+
+def _has_pose(poses: np.ndarray, joint_threshold: float) -> np.ndarray:
+    """``[N]`` whether each pose has a joint scoring above ``joint_threshold``."""
+    return np.logical_or.reduce(poses[..., 2] > joint_threshold, axis=1)
+
+
+def iou_similarity(track_boxes: np.ndarray, boxes: np.ndarray,
+                   track_poses: Optional[np.ndarray], poses: Optional[np.ndarray], *,
+                   sigmas: np.ndarray, joint_threshold: float, oks_weight: float) -> np.ndarray:
+    """Box IoU of the tracks' predicted boxes and the detections (poses unused)."""
+    return box_iou(track_boxes, boxes)
+
+
+def oks_similarity(track_boxes: np.ndarray, boxes: np.ndarray,
+                   track_poses: Optional[np.ndarray], poses: Optional[np.ndarray], *,
+                   sigmas: np.ndarray, joint_threshold: float, oks_weight: float) -> np.ndarray:
+    """OKS of the tracks' predicted poses and the detected poses (the boxes' areas as the
+    scale; joints count where both score above ``joint_threshold``)."""
+    if poses is None or track_poses is None:
+        raise ValueError("similarity 'oks' needs poses; use 'iou' or 'both' to track boxes")
+    return oks_matrix(track_poses, poses, box_area(track_boxes), box_area(boxes), sigmas,
+                      joint_threshold)
+
+
+def iou_oks_similarity(track_boxes: np.ndarray, boxes: np.ndarray,
+                       track_poses: Optional[np.ndarray], poses: Optional[np.ndarray], *,
+                       sigmas: np.ndarray, joint_threshold: float,
+                       oks_weight: float) -> np.ndarray:
+    """``oks_weight * OKS + (1 - oks_weight) * IoU`` for overlapping pairs that both have a
+    pose (a joint above ``joint_threshold``), IoU alone for the others and when there are no
+    poses."""
+    track_area, area = box_area(track_boxes), box_area(boxes)
+    iou = box_iou(track_boxes, boxes, track_area, area)
+    if poses is None or track_poses is None or not iou.size:
+        return iou
+    # OKS where both have a pose and the boxes overlap (elsewhere it could not reach a match)
+    rows, cols = np.nonzero((iou > 0) & _has_pose(track_poses, joint_threshold)[:, None]
+                            & _has_pose(poses, joint_threshold)[None])
+    if not len(rows):
+        return iou
+    out = iou.copy()
+    oks = oks_pairs(track_poses[rows], poses[cols], track_area[rows], area[cols], sigmas,
+                    joint_threshold)
+    out[rows, cols] = oks_weight * oks + (1 - oks_weight) * iou[rows, cols]
+    return out
+
+
+Similarity = Callable[..., np.ndarray]
+SIMILARITIES: Dict[str, Similarity] = {"iou": iou_similarity, "oks": oks_similarity,
+                                       "both": iou_oks_similarity}
