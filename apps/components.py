@@ -27,6 +27,9 @@ from pose.allocator import retain_freed_memory
 from pose.inference import ENGINES, resolve_engine
 from pose.checkpoints import CheckpointDownloadError, CheckpointError
 from pose.keypoints import KeypointSet, get_keypoint_set
+from tracker.flow import FLOW_METHODS
+from tracker.matching import MATCHERS
+from tracker.similarity import SIMILARITIES
 from tracker.tracker import PoseTracker, TrackerConfig
 
 from .pipeline import PoseTrackingPipeline, StageTimer
@@ -133,10 +136,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) 
         group.add_argument("--detector-weights", default=None,
                            help="detector file (ONNX file, state dict or mmdet checkpoint); "
                                 "default: the published weights, downloaded once")
-        group.add_argument("--box-threshold", type=float, default=0.5,
-                           help="minimum person box score (default %(default)s)")
+        group.add_argument("--box-threshold", type=float,
+                           default=TrackerConfig.box_threshold,
+                           help="score of a confident person box (default %(default)s); weaker "
+                                f"boxes down to {TrackerConfig.low_box_threshold} only continue "
+                                "tracks")
     group.add_argument("--pose-model", default=DEFAULT_POSE_MODEL,
-                       help=f"published checkpoint or preset name (default {DEFAULT_POSE_MODEL})")
+                       help=f"published checkpoint or preset name (default {DEFAULT_POSE_MODEL}); "
+                            "none: track the person boxes alone")
     group.add_argument("--pose-weights", default=None,
                        help="checkpoint path, URL or name to load into --pose-model")
     group.add_argument("--pose-backend", choices=("auto", *ENGINES), default="auto",
@@ -150,35 +157,75 @@ def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) 
                        help="skip the flip test (about twice as fast, slightly less accurate)")
 
 
-def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
+def add_tracker_arguments(parser: argparse.ArgumentParser, poses: bool = True) -> None:
+    """The tracker's options; defaults and choices come from :class:`TrackerConfig` and the
+    tracker's tables, so the command line and the API cannot disagree. ``poses=False``: only
+    those that matter when tracking boxes alone."""
     defaults = TrackerConfig()
     group = parser.add_argument_group("tracking")
-    group.add_argument("--similarity", choices=("oks", "iou", "both"),
-                       default=defaults.similarity, help="track-pose similarity")
-    group.add_argument("--matching", choices=("greedy", "hungarian"),
-                       default=defaults.matching)
-    group.add_argument("--flow", choices=("dis", "farneback", "raft", "none"),
-                       default=defaults.flow, help="optical flow for propagation")
-    group.add_argument("--max-lost", type=int, default=defaults.max_lost,
-                       help="frames a lost track is kept for re-identification")
-    group.add_argument("--smoothing", choices=("none", "one_euro", "kalman"), default="none")
+    similarities = tuple(SIMILARITIES) if poses else tuple(s for s in SIMILARITIES if s != "oks")
+    group.add_argument("--similarity", choices=similarities, default=defaults.similarity,
+                       help=f"track-detection similarity (default {defaults.similarity}: IoU, "
+                            "plus OKS where there are poses)")
+    group.add_argument("--matching", choices=tuple(MATCHERS), default=defaults.matching,
+                       help=f"default {defaults.matching}")
+    group.add_argument("--flow", choices=("none", *FLOW_METHODS), default=defaults.flow or "none",
+                       help="move the people seen in the last frame by optical flow instead of "
+                            f"their motion model (default {defaults.flow or 'none'})")
+    group.add_argument("--max-lost", type=float, default=defaults.max_lost, metavar="SECONDS",
+                       help=f"how long a lost track is kept for re-identification (default "
+                            f"{defaults.max_lost} s)")
+    group.add_argument("--propagation", type=float, default=defaults.propagation,
+                       metavar="SECONDS",
+                       help="keep reporting a tracked person the detector misses, at the "
+                            "predicted box (with a pose model: where it finds the person), for "
+                            f"up to SECONDS (default {defaults.propagation}; 0: off)")
+    if not poses:
+        return
+    group.add_argument("--smoothing", choices=("none", "one_euro", "kalman"),
+                       default=defaults.smoothing or "none", help="of the output poses")
     group.add_argument("--min-joints", type=int, default=defaults.min_joints, metavar="N",
                        help=f"joints scoring above {defaults.joint_threshold} a pose needs to "
-                            f"start a track (default {defaults.min_joints}; 0: every person)")
-    group.add_argument("--propagation", choices=("box", "pose"), default="box",
-                       help="carry a person into the next frame by shifting its box with the "
-                            "flow (default), or as the box around its flow-moved joints "
-                            "(the paper)")
-    group.add_argument("--no-box-propagation", action="store_true",
-                       help="on detector frames use the detections only (by default tracked "
-                            "people the detector missed are added from the previous frame)")
+                            f"start a track or to confirm a propagated box (default "
+                            f"{defaults.min_joints}; 0: any)")
+
+
+
+def tracker_config(args: argparse.Namespace, keypoints: str = "coco",
+                   fps: float = 30.0) -> TrackerConfig:
+    """The :class:`TrackerConfig` of the options (``--box-threshold`` is the confident-detection
+    threshold; checked here, before anything loads)."""
+    default = TrackerConfig()
+    smoothing = getattr(args, "smoothing", "none")
+    fields = dict(similarity=args.similarity, matching=args.matching,
+                  flow=None if args.flow == "none" else args.flow, max_lost=args.max_lost,
+                  min_joints=getattr(args, "min_joints", default.min_joints),
+                  propagation=args.propagation,
+                  smoothing=None if smoothing in (None, "none") else smoothing,
+                  keypoints=keypoints, fps=fps)
+    if getattr(args, "box_threshold", None) is not None:
+        margin = default.new_track_threshold - default.box_threshold  # ByteTrack's 0.1
+        fields.update(box_threshold=args.box_threshold,
+                      low_box_threshold=min(default.low_box_threshold, args.box_threshold),
+                      new_track_threshold=args.box_threshold + margin)
+        if hasattr(args, "new_track_threshold"):  # None: every confident box may start one
+            fields["new_track_threshold"] = (args.new_track_threshold
+                                             if args.new_track_threshold is not None
+                                             else args.box_threshold)
+    config = TrackerConfig(**fields)
+    try:
+        config.check()
+    except ValueError as exc:
+        raise AppError(f"tracker options: {exc}") from None
+    return config
 
 
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     """The options both apps share: models, tracking, ``--detect-every``, ``--draw-boxes``."""
     parser.add_argument("--detect-every", type=int, default=1, metavar="K",
-                        help="run the detector every K frames, carry people between by "
-                             "optical flow (default 1)")
+                        help="run the detector every K frames; between, people are carried at "
+                             "their predicted boxes where the pose network finds them "
+                             "(default 1)")
     parser.add_argument("--draw-boxes", action="store_true", help="outline person boxes")
     add_model_arguments(parser)
     add_tracker_arguments(parser)
@@ -189,14 +236,39 @@ def parse_app_arguments(parser: argparse.ArgumentParser,
     args = parser.parse_args(argv)
     if args.detect_every < 1:
         parser.error("--detect-every must be at least 1")
+    if args.detect_every > 1 and not pose_tracking(args):
+        parser.error("--detect-every above 1 carries people between detector frames where the "
+                     "pose network finds them; with --pose-model none every frame is detected")
     return args
 
 
 @dataclass
 class Components:
     pipeline: PoseTrackingPipeline
-    keypoint_set: KeypointSet
+    keypoint_set: Optional[KeypointSet]  # None when tracking boxes alone
     description: str
+
+
+def layout_name(components: Components) -> Optional[str]:
+    """The joint layout's name of the poses (None when tracking boxes alone)."""
+    return components.keypoint_set.name if components.keypoint_set is not None else None
+
+
+def pose_tracking(args: argparse.Namespace) -> bool:
+    """Whether the options ask for a pose network (``--pose-model none``: boxes only)."""
+    return str(args.pose_model).lower() != "none"
+
+
+def check_tracker_options(args: argparse.Namespace) -> None:
+    """Option combinations that cannot work, found before anything loads."""
+    if not pose_tracking(args):
+        if args.similarity == "oks":
+            raise AppError("--similarity oks compares poses; with --pose-model none use iou or "
+                           "both (both: IoU where there are no poses)")
+        if getattr(args, "pose_weights", None):
+            raise AppError("--pose-weights given with --pose-model none: name the pose model, "
+                           "or drop --pose-weights to track boxes alone")
+    tracker_config(args)
 
 
 def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: int = 1,
@@ -206,44 +278,48 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
     network activations reuse the last frame's.
 
     ``--pose-backend auto`` that cannot use onnxruntime (it fails to load or export) warns and
-    runs the network with PyTorch."""
+    runs the network with PyTorch. ``--pose-model none`` loads no pose network: the boxes are
+    tracked alone (``Components.keypoint_set`` is None)."""
+    check_tracker_options(args)
     device = pick_device(args.device)
-    model = load_pose_model(args.pose_model, args.pose_weights, device)
-    network = model
-    backend = resolve_engine(args.pose_backend, device)
-    if backend == "onnxruntime":
-        try:
-            network = onnx_network(model, device)
-        except Exception as exc:
-            if args.pose_backend != "auto":
-                raise
-            print(f"warning: onnxruntime unavailable ({str(exc).splitlines()[0]}); running the "
-                  "pose network with PyTorch (--pose-backend torch skips this attempt)",
-                  file=sys.stderr)
-            backend, network = "torch", model.to(device)
-    estimator = pose.TopDownEstimator(network, flip=not args.no_flip, device=device)
-    layout = model.preset.keypoints
-    config = TrackerConfig(similarity=args.similarity, matching=args.matching,
-                           flow=None if args.flow == "none" else args.flow,
-                           max_lost=args.max_lost, min_joints=args.min_joints,
-                           smoothing=None if args.smoothing == "none" else args.smoothing,
-                           propagation=args.propagation, keypoints=layout, fps=fps)
+    estimator, layout, backend, weights = None, "coco", "torch", None
+    if pose_tracking(args):
+        model = load_pose_model(args.pose_model, args.pose_weights, device)
+        network = model
+        backend = resolve_engine(args.pose_backend, device)
+        if backend == "onnxruntime":
+            try:
+                network = onnx_network(model, device)
+            except Exception as exc:
+                if args.pose_backend != "auto":
+                    raise
+                print(f"warning: onnxruntime unavailable ({str(exc).splitlines()[0]}); running "
+                      "the pose network with PyTorch (--pose-backend torch skips this attempt)",
+                      file=sys.stderr)
+                backend, network = "torch", model.to(device)
+        estimator = pose.TopDownEstimator(network, flip=not args.no_flip, device=device)
+        layout = model.preset.keypoints
+        weights = getattr(getattr(model, "checkpoint", None), "path", None)
+    config = tracker_config(args, layout, fps)
     tracker = PoseTracker(config, device=str(device))
     detector, det_text = None, "boxes given"
     if use_detector:
         detector = load_detector(args.detector, args.detector_weights, device,
-                                 args.box_threshold)
+                                 config.low_box_threshold)
         det_text = f"detector {args.detector or DEFAULT_DETECTOR[device.type]}"
     pipeline = PoseTrackingPipeline(estimator, tracker, detector, detect_every=detect_every,
-                                    propagate_boxes=not args.no_box_propagation,
+                                    propagate_boxes=config.propagation > 0,
                                     timer=StageTimer())
-    weights = getattr(getattr(model, "checkpoint", None), "path", None)
-    description = (f"{det_text}, pose {args.pose_model}"
-                   f"{f' ({weights.name})' if weights is not None else ''}, "
-                   f"{'flip test, ' if not args.no_flip else ''}"
-                   f"{'onnxruntime, ' if backend == 'onnxruntime' else ''}{device}")
+    if estimator is None:
+        description = f"{det_text}, boxes only (no pose model), {device}"
+    else:
+        description = (f"{det_text}, pose {args.pose_model}"
+                       f"{f' ({weights.name})' if weights is not None else ''}, "
+                       f"{'flip test, ' if not args.no_flip else ''}"
+                       f"{'onnxruntime, ' if backend == 'onnxruntime' else ''}{device}")
     retain_freed_memory()  # from here on: what loading freed has gone back to the system
-    return Components(pipeline, get_keypoint_set(layout), description)
+    return Components(pipeline, get_keypoint_set(layout) if estimator is not None else None,
+                      description)
 
 
 def run_reporting_errors(run: Callable[[argparse.Namespace], int],

@@ -24,7 +24,7 @@ import cv2  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from apps.components import (add_app_arguments, build_components,  # noqa: E402
-                             parse_app_arguments, run_reporting_errors)
+                             layout_name, parse_app_arguments, run_reporting_errors)
 from apps.posetrack_json import PoseTrackJsonWriter  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
 from apps.video_io import (VideoError, VideoReader, VideoWriter,  # noqa: E402
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
             writer = VideoWriter(args.output_video, reader.frame_rate, reader.width,
                                  reader.height)
         json_writer = PoseTrackJsonWriter(
-            args.output_json, Path(args.video).stem, components.keypoint_set.name, reader.width,
+            args.output_json, Path(args.video).stem, layout_name(components), reader.width,
             reader.height, reader.fps, reader.frame_count,
             info={"pose_model": args.pose_model, "detector": args.detector,
                   "detect_every": args.detect_every, "flip": not args.no_flip})
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
                 with timer("render"):
                     image = draw_poses(frame, result.poses, result.track_ids,
                                        components.keypoint_set,
-                                       result.boxes if args.draw_boxes else None)
+                                       result.boxes if args.draw_boxes or result.poses is None else None)
             if snapshot:
                 save_image(args.snapshot, image)
                 snapshot_saved = True

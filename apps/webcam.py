@@ -26,7 +26,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from apps.components import (add_app_arguments, build_components,  # noqa: E402
-                             parse_app_arguments, run_reporting_errors)
+                             layout_name, parse_app_arguments, run_reporting_errors)
 from apps.posetrack_json import PoseTrackJsonWriter  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
 from apps.video_io import VideoError, VideoWriter, check_writable  # noqa: E402
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
             video = VideoWriter(args.output_video, capture.fps, capture.width, capture.height)
         if args.output_json:
             json_writer = PoseTrackJsonWriter(args.output_json, f"camera_{args.camera}",
-                                              components.keypoint_set.name, capture.width,
+                                              layout_name(components), capture.width,
                                               capture.height, capture.fps)
         rate = 0.0
         capture.start()
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             if display or video is not None:
                 image = draw_poses(frame, result.poses, result.track_ids,
                                    components.keypoint_set,
-                                   result.boxes if args.draw_boxes else None,
+                                   result.boxes if args.draw_boxes or result.poses is None else None,
                                    text=f"{rate:.1f} fps")
                 if video is not None:  # at the frame's time: dropped frames leave gaps
                     video.write(image, index)

@@ -12,6 +12,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+FLOW_METHODS = ("dis", "farneback", "raft")
+
 
 class OpticalFlow:
     """Flow ``[H', W', 2]`` (dx, dy in full-frame pixels) from one RGB frame to the next.
@@ -23,8 +25,9 @@ class OpticalFlow:
     """
 
     def __init__(self, method: str = "dis", max_side: int = 640, device: str = "cpu") -> None:
-        if method not in ("dis", "farneback", "raft"):
-            raise ValueError(f"flow method must be 'dis', 'farneback' or 'raft', got {method!r}")
+        if method not in FLOW_METHODS:
+            raise ValueError(f"flow method must be one of {', '.join(map(repr, FLOW_METHODS))} "
+                             f"or None, got {method!r}")
         self.method = method
         self.max_side = max_side
         self.device = device

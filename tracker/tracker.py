@@ -89,8 +89,11 @@ class TrackerConfig:
         min_hits: consecutive matches that confirm a track (ByteTrack's 2).
         max_lost: seconds a lost track is kept for re-identification (ByteTrack's and
             OC-SORT's 30 frames at 30 frames/s).
-        propagation_frames: frames in a row a track may be carried by propagated boxes
-            (:meth:`PoseTracker.propagated_boxes`) without being detected; 0: never.
+        propagation: seconds a track the detector misses is still reported at its predicted
+            box (the paper's box propagation, from the motion model): with poses, where the
+            pose network confirms a person there (:meth:`PoseTracker.propagated_boxes`);
+            tracking boxes alone, as it is (:meth:`PoseTracker.bridged_boxes`). 0.2 s bridges
+            the 1-5-frame detection gaps of walkers hiding each other at 25 frames/s; 0: off.
         min_joints: confident joints a pose needs to start a track or to confirm a
             propagated box (0: any).
         joint_threshold: joint score counted as confident (and used by OKS).
@@ -113,7 +116,7 @@ class TrackerConfig:
     recovery_threshold: float = 0.3
     min_hits: int = 2
     max_lost: float = 1.0
-    propagation_frames: int = 3
+    propagation: float = 0.2
     min_joints: int = 5
     joint_threshold: float = 0.2
     flow: Optional[str] = None
@@ -127,6 +130,11 @@ class TrackerConfig:
         """``max_lost`` in frames at ``fps`` (at least 1)."""
         return max(1, int(round(self.max_lost * self.fps)))
 
+    @property
+    def propagation_frames(self) -> int:
+        """``propagation`` in frames at ``fps`` (at least 1 unless 0)."""
+        return max(1, int(round(self.propagation * self.fps))) if self.propagation > 0 else 0
+
     def check(self) -> None:
         """Raises ValueError for a bad choice or value (one line naming the field)."""
         if self.similarity not in SIMILARITIES:
@@ -137,8 +145,8 @@ class TrackerConfig:
             raise ValueError(f"fps must be positive, got {self.fps}")
         if self.min_hits < 1:
             raise ValueError(f"min_hits must be at least 1, got {self.min_hits}")
-        if self.max_lost < 0 or self.propagation_frames < 0 or self.min_joints < 0:
-            raise ValueError("max_lost, propagation_frames and min_joints cannot be negative")
+        if self.max_lost < 0 or self.propagation < 0 or self.min_joints < 0:
+            raise ValueError("max_lost, propagation and min_joints cannot be negative")
         if self.low_box_threshold > self.box_threshold:
             raise ValueError(f"low_box_threshold ({self.low_box_threshold}) must not exceed "
                              f"box_threshold ({self.box_threshold})")
@@ -362,6 +370,24 @@ class PoseTracker:
         out = np.concatenate([s.predicted_boxes()[rows], s.score[rows, None]],
                              axis=1).astype(np.float32)
         return (out, s.ids[rows].copy()) if return_ids else out
+
+    def bridged_boxes(self, frame_shape: Optional[Tuple[int, int]] = None):
+        """After :meth:`update`: the confirmed tracks the detector missed in that frame within
+        ``config.propagation`` seconds of their last detection, at their predicted boxes -
+        boxes ``[M, 5]`` (x1, y1, x2, y2, last detection score) and identities ``[M]``. A
+        person briefly hidden or missed stays in a box-only output; nothing is fed back to
+        the tracker. With ``frame_shape`` ``(height, width)``, boxes reaching out of the frame
+        (by more than 5% of their size) are left out: that person is leaving."""
+        s = self.state
+        rows = np.flatnonzero((s.state == LOST)
+                              & (s.since_observed <= self.config.propagation_frames))
+        boxes = np.concatenate([s.predicted_boxes()[rows], s.score[rows, None]], axis=1)
+        if frame_shape is not None and len(rows):  # leaving the frame: not bridged
+            margin = 0.05 * (boxes[:, 2:4] - boxes[:, :2])  # detections are clipped to it
+            inside = ((boxes[:, :2] >= -margin).all(1)
+                      & (boxes[:, 2:4] <= np.array(frame_shape[::-1]) + margin).all(1))
+            boxes, rows = boxes[inside], rows[inside]
+        return boxes.astype(np.float32), s.ids[rows].copy()
 
     def select_boxes(self, boxes: np.ndarray, frame: Optional[np.ndarray] = None) -> np.ndarray:
         """``[N]`` which of the frame's detections ``[N, 5]`` (x1, y1, x2, y2, score)

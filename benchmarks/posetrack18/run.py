@@ -35,7 +35,6 @@ from pose.atomic_write import write_json_atomic
 from pose.datasets.coco import read_rgb
 from pose.datasets.posetrack18 import PoseTrackSequence, gt_box, read_sequences
 from pose.keypoints import POSETRACK18, convert_poses
-from tracker.tracker import PoseTracker
 
 DETECTION_SCORE = 0.4  # the published recipe's person-score threshold for detections
 POSE_NMS = 0.9  # the published recipe's OKS-NMS threshold (mmpose ``oks_thr``, all box sources)
@@ -70,7 +69,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="with --evaluate: write the tables here")
     add_model_arguments(parser)
     add_tracker_arguments(parser)
-    parser.set_defaults(box_threshold=DETECTION_SCORE)  # the published recipe's, not the apps'
+    # the published recipe's threshold, not the apps'; every box scoring it is a person
+    parser.set_defaults(box_threshold=DETECTION_SCORE, new_track_threshold=None)
     args = parser.parse_args(argv)
     if args.boxes == "detections" and args.detections is None:
         parser.error("--boxes detections needs --detections FILE")
@@ -156,8 +156,7 @@ def run_sequence(sequence: PoseTrackSequence, components, args: argparse.Namespa
                  boxes: BoxSource, model_layout: str) -> dict:
     """Processes one sequence and returns its prediction file content."""
     pipeline = components.pipeline
-    config = pipeline.tracker.config
-    pipeline.start_sequence(PoseTracker(config, device=str(pipeline.estimator.device)))
+    pipeline.start_sequence()
     annotations = []
     for image in sequence.images:
         path = args.data_root / image.file_name
