@@ -133,9 +133,10 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
             snapshot = args.snapshot and index == args.snapshot_frame
             if writer is not None or snapshot:
                 with timer("render"):
+                    outline = args.draw_boxes or result.poses is None  # boxes only
                     image = draw_poses(frame, result.poses, result.track_ids,
                                        components.keypoint_set,
-                                       result.boxes if args.draw_boxes or result.poses is None else None)
+                                       result.boxes if outline else None)
             if snapshot:
                 save_image(args.snapshot, image)
                 snapshot_saved = True

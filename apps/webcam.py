@@ -184,9 +184,9 @@ def run(args: argparse.Namespace) -> int:
             if json_writer is not None:
                 json_writer.add_frame(index, result.poses, result.boxes, result.track_ids)
             if display or video is not None:
+                outline = args.draw_boxes or result.poses is None  # boxes only
                 image = draw_poses(frame, result.poses, result.track_ids,
-                                   components.keypoint_set,
-                                   result.boxes if args.draw_boxes or result.poses is None else None,
+                                   components.keypoint_set, result.boxes if outline else None,
                                    text=f"{rate:.1f} fps")
                 if video is not None:  # at the frame's time: dropped frames leave gaps
                     video.write(image, index)

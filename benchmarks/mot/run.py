@@ -15,10 +15,11 @@ with the tracker's defaults unless tracker options say otherwise.
 Writes ``DIR/<SEQ>.txt`` in the MOTChallenge result format (``frame, id, x, y, w, h, score, -1,
 -1, -1``, frames and ids from 1), each atomically; where ``gt/gt.txt`` exists, prints MOTA, IDF1,
 identity switches, false positives and misses (motmetrics, IoU 0.5) per sequence and overall,
-and writes them to ``DIR/metrics.json`` (or ``--json``). People the detector misses are reported at
-their predicted boxes for ``--propagation`` seconds (see :class:`tracker.TrackerConfig`). Every input is checked before the first
-frame: a folder without frames, a malformed detection or ground-truth file, or an output that
-would overwrite an input gives one ``error:`` line and exit code 2.
+and writes them to ``DIR/metrics.json`` (or ``--json``). People the detector misses are reported
+at their predicted boxes for ``--propagation`` seconds (see :class:`tracker.TrackerConfig`).
+Every input is checked before the first frame: a folder without frames, a malformed detection or
+ground-truth file, or an output that would overwrite an input gives one ``error:`` line and exit
+code 2.
 """
 from __future__ import annotations
 
