@@ -413,8 +413,9 @@ class PoseTracker:
     def _associate(self, similarity: np.ndarray, allowed: np.ndarray
                    ) -> Tuple[np.ndarray, np.ndarray]:
         """Matches among the ``allowed`` pairs, by ``similarity`` (``[rows, cols]`` >= 0)."""
-        if not allowed.any():
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        rows, cols = np.nonzero(allowed)
+        if len(np.unique(rows)) == len(rows) and len(np.unique(cols)) == len(cols):
+            return rows, cols  # no track or detection has a choice: every method agrees
         return self._match(np.where(allowed, similarity, -1.0), -0.5)
 
     def update(self, poses: Optional[np.ndarray] = None, boxes: Optional[np.ndarray] = None,
