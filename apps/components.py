@@ -170,8 +170,8 @@ def add_tracker_arguments(parser: argparse.ArgumentParser, poses: bool = True) -
     group.add_argument("--matching", choices=tuple(MATCHERS), default=defaults.matching,
                        help=f"default {defaults.matching}")
     group.add_argument("--flow", choices=("none", *FLOW_METHODS), default=defaults.flow or "none",
-                       help="move the people seen in the last frame by optical flow instead of "
-                            f"their motion model (default {defaults.flow or 'none'})")
+                       help="optical flow that measures the camera's motion, which moves every "
+                            f"track (default {defaults.flow or 'none'}; none: a fixed camera)")
     group.add_argument("--max-lost", type=float, default=defaults.max_lost, metavar="SECONDS",
                        help=f"how long a lost track is kept for re-identification (default "
                             f"{defaults.max_lost} s)")

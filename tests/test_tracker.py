@@ -285,10 +285,7 @@ def test_raft_offline_says_which_file(torch_home, monkeypatch, video_frame):
         OpticalFlow("raft", max_side=128)(video_frame, video_frame)
 
 
-def test_predicted_poses_move_with_the_box_and_lost_tracks_are_never_dragged_by_flow(
-        video_frame):
-    import cv2
-
+def test_predicted_poses_move_with_the_box(video_frame):
     pose = np.zeros((1, 17, 3))
     pose[0, :, 0] = np.linspace(310, 350, 17)
     pose[0, :, 1] = np.linspace(220, 380, 17)
@@ -305,21 +302,36 @@ def test_predicted_poses_move_with_the_box_and_lost_tracks_are_never_dragged_by_
     np.testing.assert_allclose(track.predicted[:, :2] - track.pose[:, :2],
                                np.broadcast_to(track.predicted_box[:2] - track.box[:2], (17, 2)),
                                atol=1e-6)
-    # optical flow moves tracks seen in the last frame, never lost ones
-    h, w = video_frame.shape[:2]
-    moved = cv2.warpAffine(video_frame, np.float32([[1, 0, -12], [0, 1, 0]]), (w, h),
-                           borderMode=cv2.BORDER_REFLECT)  # everything 12 px left
-    flows = PoseTracker(TrackerConfig(flow="dis"))
-    for f in range(3):
-        flows.update(pose, box, frame=video_frame)
-    seen = flows.propagated_boxes(moved)[0]
-    assert seen[0] == pytest.approx(box[0, 0] - 12, abs=1.5)  # moved by the flow
-    flows = PoseTracker(TrackerConfig(flow="dis"))
-    for f in range(3):
-        flows.update(pose, box, frame=video_frame)
-    flows.update(np.zeros((0, 17, 3)), np.zeros((0, 5)), frame=video_frame)  # lost
-    flows.update(np.zeros((0, 17, 3)), np.zeros((0, 5)), frame=moved)
-    (lost,) = flows.tracks
-    assert lost.predicted_box[0] == pytest.approx(box[0, 0], abs=0.5)  # not dragged
     with pytest.raises(ValueError, match="similarity"):
         PoseTracker(TrackerConfig(similarity="magic"))
+
+
+def test_tracks_move_with_the_camera_but_never_with_the_flow_in_a_box(video_frame):
+    import cv2
+
+    h, w = video_frame.shape[:2]
+    seen = np.array([[100.0, 100.0, 160.0, 300.0, 0.9]])
+    hidden = np.array([[400.0, 120.0, 460.0, 320.0, 0.9]])
+
+    def tracker_with_one_lost():
+        tracker = PoseTracker(TrackerConfig(flow="dis"))
+        for _ in range(3):
+            tracker.update(boxes=np.concatenate([seen, hidden]), frame=video_frame)
+        tracker.update(boxes=seen, frame=video_frame)  # the second person is lost
+        return tracker
+
+    panned = cv2.warpAffine(video_frame, np.float32([[1, 0, -12], [0, 1, 0]]), (w, h),
+                            borderMode=cv2.BORDER_REFLECT)  # the camera turns: all 12 px left
+    tracker = tracker_with_one_lost()
+    boxes = tracker.propagated_boxes(panned, max_frames=5)
+    assert len(boxes) == 1 and boxes[0, 0] == pytest.approx(100 - 12, abs=1.5)
+    tracker.update(boxes=seen - [12, 0, 12, 0, 0], frame=panned)
+    lost = [t for t in tracker.tracks if t.state == TrackState.LOST][0]
+    assert lost.predicted_box[0] == pytest.approx(400 - 12, abs=1.5)  # moved with the camera
+    passing = video_frame.copy()  # someone passes in front of the lost person only
+    x1, y1, x2, y2 = hidden[0, :4].astype(int)
+    passing[y1:y2, x1:x2] = np.roll(video_frame[y1:y2, x1:x2], -12, axis=1)
+    tracker = tracker_with_one_lost()
+    tracker.update(boxes=seen, frame=passing)
+    lost = [t for t in tracker.tracks if t.state == TrackState.LOST][0]
+    assert lost.predicted_box[0] == pytest.approx(400, abs=0.5)  # not dragged

@@ -148,10 +148,8 @@ EARLIER = {"oks_greedy": (95.63, 61), "oks_hungarian": (95.69, 59), "iou_greedy"
            "oks_hungarian_short": (94.07, 107), "both_greedy_one_euro": (96.40, 33),
            "oks_hungarian_kalman": (95.69, 59), "both_greedy_flow": (95.34, 64)}
 #: configurations that may lose a little MOTA to the confirmation of new tracks (their first
-#: frame is not reported): ends after 2 frames, so every short gap re-starts a track; and a
-#: flow field unrelated to the people's motion, which only the tracks seen in the last frame
-#: follow now
-TOLERANCE = {"oks_hungarian_short": 1.0, "both_greedy_flow": 0.5}
+#: frame is not reported): tracks end after 2 frames there, so every short gap re-starts one
+TOLERANCE = {"oks_hungarian_short": 1.0}
 
 
 def score(frames: List[dict], ids: np.ndarray) -> tuple:

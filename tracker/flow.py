@@ -1,4 +1,5 @@
-"""Dense optical flow between consecutive frames, and keypoints moved by it.
+"""Dense optical flow between consecutive frames: keypoints moved by it, and the camera's
+motion (the background's flow).
 
 Methods: ``"dis"`` (OpenCV DIS, default: fast on CPU), ``"farneback"`` (OpenCV), ``"raft"``
 (torchvision's RAFT-small; its weights are downloaded once into the torch hub cache). Flow is
@@ -97,6 +98,21 @@ class Flow:
         d = cv2.remap(self.field, map_x, map_y, cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_REPLICATE)
         return d.reshape(np.shape(points))
+
+    def camera_motion(self, exclude: Optional[np.ndarray] = None,
+                      min_fraction: float = 0.1) -> np.ndarray:
+        """``[2]`` the camera's motion (x, y full-frame pixels): the median flow of the
+        background - the frame outside the boxes ``exclude`` ``[N, 4+]`` (the people, who move
+        on their own). Zero when less than ``min_fraction`` of the frame is background."""
+        h, w = self.field.shape[:2]
+        background = np.ones((h, w), bool)
+        if exclude is not None and len(exclude):
+            scaled = np.round(np.asarray(exclude, np.float64)[:, :4] * self.scale).astype(int)
+            for x1, y1, x2, y2 in np.clip(scaled, 0, [w, h, w, h]):
+                background[y1:y2, x1:x2] = False
+        if background.mean() < min_fraction:
+            return np.zeros(2)
+        return np.median(self.field[background], axis=0).astype(np.float64)
 
     def move(self, points: np.ndarray) -> np.ndarray:
         """Points ``[..., 2]`` moved to the next frame."""

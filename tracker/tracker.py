@@ -4,9 +4,10 @@ Per frame (:meth:`PoseTracker.update`), as ByteTrack's and OC-SORT's update, top
 
 1. **predict**: every track's box is moved into the frame by its Kalman motion model
    (:mod:`tracker.motion`; lost tracks too, with their height frozen); a track's predicted pose
-   is its last pose moved and scaled with the box. With optical flow (off by default), tracks
-   seen in the previous frame are moved by the flow instead; a lost track never is (the flow in
-   its box follows whoever hides it).
+   is its last pose moved and scaled with the box. Given the frames, every track is also moved
+   with the camera: the median optical flow of the background, outside the boxes of the people
+   seen in the last frame. The flow inside a box is never used (in a lost person's box it
+   follows whoever hides them).
 2. **first association**: the confident detections (score >= ``box_threshold``) against the
    tracked and the lost tracks together (ByteTrack): IoU of predicted and detected boxes, plus
    OKS of predicted and detected poses where both have one (``similarity``); a lost track only
@@ -97,9 +98,12 @@ class TrackerConfig:
         min_joints: confident joints a pose needs to start a track or to confirm a
             propagated box (0: any).
         joint_threshold: joint score counted as confident (and used by OKS).
-        flow: ``"dis"``, ``"farneback"``, ``"raft"`` or None: move the tracks seen in the
-            previous frame by dense optical flow instead of their motion model.
-        flow_max_side: longer side of the frames the flow is computed on.
+        flow: ``"dis"`` (OpenCV DIS), ``"farneback"``, ``"raft"`` or None: dense optical
+            flow between consecutive frames (when :meth:`PoseTracker.update` is given them),
+            from which the camera's motion - the background's, outside the people's boxes - is
+            taken and applied to every track. The flow inside a box is never used.
+        flow_max_side: longer side of the frames the flow is computed on (320: the camera's
+            motion needs no more, and costs a few milliseconds).
         smoothing: None, ``"one_euro"`` or ``"kalman"`` (applied to the output poses).
         keypoints: joint layout (for OKS sigmas).
         fps: frame rate of the video (``max_lost``, the motion model's noise, One-Euro).
@@ -119,8 +123,8 @@ class TrackerConfig:
     propagation: float = 0.2
     min_joints: int = 5
     joint_threshold: float = 0.2
-    flow: Optional[str] = None
-    flow_max_side: int = 640
+    flow: Optional[str] = "dis"
+    flow_max_side: int = 320
     smoothing: Optional[str] = None
     keypoints: str = "coco"
     fps: float = 30.0
@@ -343,17 +347,12 @@ class PoseTracker:
         flow = self._flow_to(frame)
         if flow is None:
             return
-        seen = np.flatnonzero(s.state == TRACKED)
-        if not len(seen):
-            return
-        points, weights = _flow_points(s.pose[seen], s.pose_box[seen],
-                                       self.config.joint_threshold)
-        shift = flow.displacement(points)  # [M, P, 2]
-        masked = np.where(weights[..., None], shift, np.nan)
-        step = np.nanmedian(masked, axis=1)  # [M, 2]
-        box = s.pose_box[seen]
-        s.mean[seen, :2] = (box[:, :2] + box[:, 2:]) / 2 + step
-        s.predicted[seen, :, :2] = s.pose[seen, :, :2] + flow.displacement(s.pose[seen, :, :2])
+        # the camera's motion, from the background around the people seen in the last frame,
+        # moves every track; the flow inside a box (the person, or whoever hides them) never
+        shift = flow.camera_motion(s.box[s.since_observed == 0])
+        s.mean[:, :2] += shift
+        if self._with_poses:
+            s.predicted[..., :2] += shift
 
     def propagated_boxes(self, frame: Optional[np.ndarray] = None, return_ids: bool = False,
                          max_frames: Optional[int] = None):
@@ -712,25 +711,3 @@ def _move_poses(poses: np.ndarray, from_boxes: np.ndarray, to_boxes: np.ndarray)
     out[..., :2] = (to_boxes[:, None, :2] + (poses[..., :2] - from_boxes[:, None, :2])
                     * scale[:, None, :])
     return out
-
-
-GRID = np.stack(np.meshgrid(np.linspace(0.3, 0.7, 3), np.linspace(0.2, 0.8, 5)),
-                -1).reshape(-1, 2)  # points inside a box (fractions of width, height)
-
-
-def _flow_points(poses: np.ndarray, boxes: np.ndarray, joint_threshold: float):
-    """Where to read the flow of each track: its confident joints, or (no pose) a grid over
-    the middle of its box. Returns points ``[M, P, 2]`` and weights ``[M, P]`` bool."""
-    conf = poses[..., 2] > joint_threshold  # [M, J]
-    grid = boxes[:, None, :2] + GRID[None] * (boxes[:, None, 2:] - boxes[:, None, :2])
-    use_grid = ~conf.any(1)
-    size = max(poses.shape[1], len(GRID))
-    points = np.zeros((len(poses), size, 2))
-    weights = np.zeros((len(poses), size), bool)
-    points[:, :poses.shape[1]] = poses[..., :2]
-    weights[:, :poses.shape[1]] = conf
-    points[use_grid] = 0.0
-    points[use_grid, :len(GRID)] = grid[use_grid]
-    weights[use_grid] = False
-    weights[use_grid, :len(GRID)] = True
-    return points, weights
