@@ -123,7 +123,7 @@ class PoseTrackingPipeline:
         if self.estimator is not None and (self.propagate_boxes or not detect):
             # between detector frames people are carried until the next one, and a few more
             limit = self.tracker.config.propagation_frames + self.detect_every - 1
-            with self.timer("propagate"):  # the flow, if any, is computed here once
+            with self.timer("track"):  # the prediction (and flow) is made here, once
                 propagated, ids = self.tracker.propagated_boxes(frame, return_ids=True,
                                                                 max_frames=limit)
         if not detect:
@@ -132,7 +132,8 @@ class PoseTrackingPipeline:
         with self.timer("detect"):
             detections = np.asarray(self.detector(frame), np.float32).reshape(-1, 5)
         detections = detections[detections[:, 4] >= self.min_box_score]
-        detections = detections[self.tracker.select_boxes(detections, frame)]
+        with self.timer("track"):  # the prediction (and flow) is made here if not before
+            detections = detections[self.tracker.select_boxes(detections, frame)]
         return self._with_propagated(detections, propagated, ids, frame) + (True,)
 
     def _with_propagated(self, detections, propagated, ids, frame) -> tuple:

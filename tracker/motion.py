@@ -13,11 +13,14 @@ distribution at 8, 12.5 and 25 frames/s on ``python -m benchmarks.mot.synthetic`
 (scaling the position noise too, or the velocity noise with the interval squared, makes the
 filter ever more uncertain at low frame rates).
 
-The equations are the textbook (and ``filterpy.kalman``) ones, written on stacked arrays
-(``means [T, 8]``, ``covariances [T, 8, 8]``) so that predicting 20 tracks is one batched
-product instead of 20 filter objects (a ``filterpy.kalman.KalmanFilter`` costs about 0.1 ms per
-track and frame, the whole tracker's budget); ``tests/test_tracker_motion.py`` checks them
-against ``filterpy``.
+The equations are the textbook (and ``filterpy.kalman``) ones. With this filter's transition
+(each value plus its velocity), observation (the four values) and diagonal noise, a covariance
+that starts diagonal stays made of four independent 2x2 blocks, one per value and its velocity;
+so the covariance is kept as those blocks - ``[T, 3, 4]``: the values' variances, the
+value-velocity covariances and the velocities' variances - and the filter is written
+element-wise on all tracks at once (a ``filterpy.kalman.KalmanFilter`` per track costs about
+0.1 ms a frame, the whole tracker's budget). ``tests/test_tracker_motion.py`` checks it against
+``filterpy``'s full-matrix filter; :func:`full_covariance` gives the ``[T, 8, 8]`` matrices.
 """
 from __future__ import annotations
 
@@ -61,9 +64,8 @@ def to_xyxy(xyah: np.ndarray) -> np.ndarray:
 class BoxKalman:
     """Constant-velocity Kalman filter on ``cx, cy, a, h`` for many tracks at once.
 
-    ``F`` (state transition, :attr:`motion`) adds each velocity to its value once per frame;
-    ``H`` (:attr:`observation`) takes the first four values. Products with them are written
-    as the index operations they amount to.
+    Means are ``[T, 8]`` (values, then velocities); covariances ``[T, 3, 4]`` (see the module
+    doc). :attr:`motion` and :attr:`observation` are the matrices F and H the filter amounts to.
 
     Args:
         fps: frame rate of the video (scales the process noise, see the module doc).
@@ -86,13 +88,16 @@ class BoxKalman:
 
     def initiate(self, xyah: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """New tracks at boxes ``[K, 4]`` (cx, cy, a, h): means ``[K, 8]`` (velocity 0) and
-        covariances ``[K, 8, 8]`` (wide velocity uncertainty)."""
+        covariances ``[K, 3, 4]`` (wide velocity uncertainty)."""
         xyah = np.asarray(xyah, dtype=np.float64).reshape(-1, DIM)
-        h = xyah[:, 3]
+        h = xyah[:, 3:4]
         mean = np.concatenate([xyah, np.zeros_like(xyah)], axis=1)
-        p, v = 2 * POSITION_STD * h, 10 * VELOCITY_STD * h
-        std = np.stack([p, p, np.full_like(h, 1e-2), p, v, v, np.full_like(h, 1e-5), v], axis=1)
-        return mean, _diagonal(std ** 2)
+        cov = np.zeros((len(xyah), 3, DIM))
+        cov[:, 0] = (2 * POSITION_STD * h) ** 2
+        cov[:, 0, 2] = 1e-2 ** 2
+        cov[:, 2] = (10 * VELOCITY_STD * h) ** 2
+        cov[:, 2, 2] = 1e-5 ** 2
+        return mean, cov
 
     def process_variances(self, mean: np.ndarray) -> np.ndarray:
         """``[T, 8]`` the diagonal of Q (one frame) at the tracks' heights."""
@@ -107,30 +112,34 @@ class BoxKalman:
         """One frame ahead: ``x = F x``, ``P = F P F' + Q`` (new arrays)."""
         mean = mean.copy()
         mean[:, :DIM] += mean[:, DIM:]
-        p = covariance.copy()  # F P F': rows, then columns, of position += velocity
-        p[:, :DIM] += covariance[:, DIM:]
-        p[:, :, :DIM] += p[:, :, DIM:]
-        _diagonal_view(p)[:] += self.process_variances(mean)
-        return mean, p
+        pxx, pxv, pvv = covariance[:, 0], covariance[:, 1], covariance[:, 2]
+        q = self.process_variances(mean)
+        out = np.empty_like(covariance)
+        out[:, 0] = pxx + 2 * pxv + pvv + q[:, :DIM]
+        out[:, 1] = pxv + pvv
+        out[:, 2] = pvv + q[:, DIM:]
+        return mean, out
 
     def project(self, mean: np.ndarray, covariance: np.ndarray
                 ) -> Tuple[np.ndarray, np.ndarray]:
-        """The predicted measurement ``[T, 4]`` and its covariance ``H P H' + R`` ``[T, 4, 4]``."""
-        s = covariance[:, :DIM, :DIM].copy()
-        _diagonal_view(s)[:] += self.measurement_variances(mean)
-        return mean[:, :DIM], s
+        """The predicted measurement ``[T, 4]`` and the variances ``[T, 4]`` of ``H P H' + R``
+        (a diagonal matrix)."""
+        return mean[:, :DIM], covariance[:, 0] + self.measurement_variances(mean)
 
     def update(self, mean: np.ndarray, covariance: np.ndarray, xyah: np.ndarray
                ) -> Tuple[np.ndarray, np.ndarray]:
-        """Corrects ``mean [K, 8]``, ``covariance [K, 8, 8]`` with measured boxes ``[K, 4]``:
+        """Corrects ``mean [K, 8]``, ``covariance [K, 3, 4]`` with measured boxes ``[K, 4]``:
         ``K = P H' S^-1``, ``x += K (z - H x)``, ``P = (I - K H) P`` (new arrays)."""
         projected, s = self.project(mean, covariance)
-        ph = covariance[:, :, :DIM]  # P H'  [K, 8, 4]
-        gain = ph @ np.linalg.inv(s)  # [K, 8, 4]
+        pxx, pxv, pvv = covariance[:, 0], covariance[:, 1], covariance[:, 2]
+        gain_x, gain_v = pxx / s, pxv / s
         innovation = np.asarray(xyah, dtype=np.float64) - projected
-        mean = mean + (gain @ innovation[:, :, None])[:, :, 0]
-        covariance = covariance - gain @ covariance[:, :DIM, :]  # K H P
-        return mean, covariance
+        mean = mean + np.concatenate([gain_x * innovation, gain_v * innovation], axis=1)
+        out = np.empty_like(covariance)
+        out[:, 0] = pxx - gain_x * pxx
+        out[:, 1] = pxv - gain_x * pxv
+        out[:, 2] = pvv - gain_v * pxv
+        return mean, out
 
     def gating_distance(self, mean: np.ndarray, covariance: np.ndarray, xyah: np.ndarray
                         ) -> np.ndarray:
@@ -138,17 +147,14 @@ class BoxKalman:
         predicted measurements (compare with :data:`GATE_4DOF`)."""
         projected, s = self.project(mean, covariance)
         d = np.asarray(xyah, dtype=np.float64)[None, :, :] - projected[:, None, :]  # [T, N, 4]
-        return np.einsum("tni,tij,tnj->tn", d, np.linalg.inv(s), d)
+        return (d * d / s[:, None, :]).sum(-1)
 
 
-def _diagonal(values: np.ndarray) -> np.ndarray:
-    """``[T, D]`` -> ``[T, D, D]`` diagonal matrices."""
-    out = np.zeros(values.shape + values.shape[-1:])
-    _diagonal_view(out)[:] = values
+def full_covariance(covariance: np.ndarray) -> np.ndarray:
+    """``[T, 3, 4]`` covariance blocks -> the ``[T, 8, 8]`` matrices."""
+    out = np.zeros((len(covariance), 2 * DIM, 2 * DIM))
+    i = np.arange(DIM)
+    out[:, i, i] = covariance[:, 0]
+    out[:, i, i + DIM] = out[:, i + DIM, i] = covariance[:, 1]
+    out[:, i + DIM, i + DIM] = covariance[:, 2]
     return out
-
-
-def _diagonal_view(matrices: np.ndarray) -> np.ndarray:
-    """``[T, D]`` writable view of the diagonals of contiguous ``[T, D, D]`` matrices."""
-    d = matrices.shape[-1]
-    return matrices.reshape(len(matrices), d * d)[:, ::d + 1]

@@ -185,7 +185,7 @@ class TrackArrays:
         keys: ``[T]`` the tracks' own numbers, given at their start (tentative ones too), never
             reused.
         state: ``[T]`` :class:`TrackState` values.
-        mean, covariance: ``[T, 8]``, ``[T, 8, 8]`` the Kalman state (cx, cy, a, h and their
+        mean, covariance: ``[T, 8]``, ``[T, 3, 4]`` the Kalman state (cx, cy, a, h and their
             velocities; predicted for the current frame once :meth:`PoseTracker.update` ran
             its prediction).
         saved_mean, saved_covariance: the Kalman state right after the last observation (the
@@ -212,9 +212,9 @@ class TrackArrays:
         self.keys = np.zeros(0, np.int64)
         self.state = np.zeros(0, np.int8)
         self.mean = np.zeros((0, 8))
-        self.covariance = np.zeros((0, 8, 8))
+        self.covariance = np.zeros((0, 3, 4))
         self.saved_mean = np.zeros((0, 8))
-        self.saved_covariance = np.zeros((0, 8, 8))
+        self.saved_covariance = np.zeros((0, 3, 4))
         self.observed = np.zeros((0, 4))
         self.box = np.zeros((0, 4))
         self.score = np.zeros(0)
@@ -289,6 +289,7 @@ class PoseTracker:
         self._next_key = 0
         self.last_keys = np.zeros(0, np.int64)  # per detection of the last update: its track
         self._predicted_for = -1  # frame index whose prediction the state holds
+        self._predicted_boxes = np.zeros((0, 4))  # its boxes
         self._previous_frame: Optional[np.ndarray] = None
         self._flow_cache: Tuple[int, Optional[Flow]] = (-1, None)
         self._with_poses = False  # whether any frame had poses (else nothing to move)
@@ -332,27 +333,28 @@ class PoseTracker:
             self._flow_cache = (self.frame_index, flow)
         return flow
 
-    def _predict(self, frame: Optional[np.ndarray]) -> None:
-        """Moves every track into the current frame (once per frame index)."""
-        if self._predicted_for == self.frame_index:
-            return
-        self._predicted_for = self.frame_index
+    def _predict(self, frame: Optional[np.ndarray]) -> np.ndarray:
+        """Moves every track into the current frame (once per frame index); returns their
+        predicted boxes ``[T, 4]``."""
         s = self.state
+        if self._predicted_for == self.frame_index:
+            return self._predicted_boxes
+        self._predicted_for = self.frame_index
         if not len(s):
-            return
+            self._predicted_boxes = np.zeros((0, 4))
+            return self._predicted_boxes
         s.mean[s.state != TRACKED, 7] = 0.0  # unseen: height frozen (ByteTrack)
         s.mean, s.covariance = self.kalman.predict(s.mean, s.covariance)
-        if self._with_poses:
-            s.predicted = _move_poses(s.pose, s.pose_box, s.predicted_boxes())
         flow = self._flow_to(frame)
-        if flow is None:
-            return
-        # the camera's motion, from the background around the people seen in the last frame,
-        # moves every track; the flow inside a box (the person, or whoever hides them) never
-        shift = flow.camera_motion(s.box[s.since_observed == 0])
-        s.mean[:, :2] += shift
+        if flow is not None:
+            # the camera's motion, from the background around the people seen in the last
+            # frame, moves every track; the flow inside a box (the person, or whoever hides
+            # them) never does
+            s.mean[:, :2] += flow.camera_motion(s.box[s.since_observed == 0])
+        self._predicted_boxes = s.predicted_boxes()
         if self._with_poses:
-            s.predicted[..., :2] += shift
+            s.predicted = _move_poses(s.pose, s.pose_box, self._predicted_boxes)
+        return self._predicted_boxes
 
     def propagated_boxes(self, frame: Optional[np.ndarray] = None, return_ids: bool = False,
                          max_frames: Optional[int] = None):
@@ -362,11 +364,11 @@ class PoseTracker:
         look for a person the detector missed (the paper's box propagation). With
         ``return_ids``, also their identities ``[M]``, which :meth:`update` takes back as
         ``propagated``. Call before :meth:`update` with the same frame."""
-        self._predict(frame)
+        predicted = self._predict(frame)
         s = self.state
         limit = self.config.propagation_frames if max_frames is None else max_frames
         rows = np.flatnonzero((s.state == TRACKED) & (s.since_observed < limit))
-        out = np.concatenate([s.predicted_boxes()[rows], s.score[rows, None]],
+        out = np.concatenate([predicted[rows], s.score[rows, None]],
                              axis=1).astype(np.float32)
         return (out, s.ids[rows].copy()) if return_ids else out
 
@@ -398,11 +400,10 @@ class PoseTracker:
         confident = boxes[:, 4] >= cfg.box_threshold
         low = ~confident & (boxes[:, 4] >= cfg.low_box_threshold)
         if low.any():
-            self._predict(frame)
-            s = self.state
-            tracked = s.state == TRACKED
+            predicted = self._predict(frame)
+            tracked = self.state.state == TRACKED
             if tracked.any():
-                iou = box_iou(s.predicted_boxes()[tracked], boxes[low])
+                iou = box_iou(predicted[tracked], boxes[low])
                 low[low] = iou.max(0) > cfg.low_threshold
             else:
                 low[:] = False
@@ -413,7 +414,7 @@ class PoseTracker:
                    ) -> Tuple[np.ndarray, np.ndarray]:
         """Matches among the ``allowed`` pairs, by ``similarity`` (``[rows, cols]`` >= 0)."""
         rows, cols = np.nonzero(allowed)
-        if len(np.unique(rows)) == len(rows) and len(np.unique(cols)) == len(cols):
+        if not len(rows) or (np.bincount(rows).max() == 1 and np.bincount(cols).max() == 1):
             return rows, cols  # no track or detection has a choice: every method agrees
         return self._match(np.where(allowed, similarity, -1.0), -0.5)
 
@@ -436,13 +437,12 @@ class PoseTracker:
         """
         cfg = self.config
         poses, boxes, scores, propagated = self._inputs(poses, boxes, scores, propagated)
-        self._predict(frame)
+        track_boxes = self._predict(frame)
         s = self.state
         if poses is not None and not self._with_poses:  # the first poses: predict them too
             self._with_poses = True
-            s.predicted = _move_poses(s.pose, s.pose_box, s.predicted_boxes())
+            s.predicted = _move_poses(s.pose, s.pose_box, track_boxes)
         n, t = len(boxes), len(s)
-        track_boxes = s.predicted_boxes()
         detected = propagated < 0
         confident = detected & (scores >= cfg.box_threshold)
         low = detected & ~confident & (scores >= cfg.low_box_threshold)

@@ -15,7 +15,7 @@ hrtrack's packages, and run this module from there, e.g.
         pydeprecate
     PYTHONPATH=. /tmp/peers-venv/bin/python -m benchmarks.mot.peers SEQ_DIR ...
 
-Rows: hrtrack with its defaults and with one thing changed (no propagation, DIS optical flow,
+Rows: hrtrack with its defaults and with things changed (no optical flow, no propagation,
 Hungarian matching); boxmot's ByteTrack and OC-SORT and roboflow trackers' SORT with their
 defaults, each fed the boxes scoring at least 0.5 and at least 0.1 (ByteTrack's low threshold).
 A peer that is not installed is left out with a note. The detector runs once per sequence; every
@@ -40,8 +40,9 @@ from .files import read_ground_truth, read_sequence
 from .metrics import accumulate, summarize
 from .run import read_rgb
 
-HRTRACK_VARIANTS = {"hrtrack": {}, "hrtrack, no propagation": {"propagation": 0.0},
-                    "hrtrack, DIS flow": {"flow": "dis"},
+HRTRACK_VARIANTS = {"hrtrack": {}, "hrtrack, no flow": {"flow": None},
+                    "hrtrack, no propagation": {"propagation": 0.0},
+                    "hrtrack, no flow, no propagation": {"flow": None, "propagation": 0.0},
                     "hrtrack, Hungarian": {"matching": "hungarian"}}
 FEEDS = (0.5, 0.1)
 
@@ -49,10 +50,11 @@ FEEDS = (0.5, 0.1)
 def hrtrack_runner(settings: dict) -> Callable:
     """``(frames, fps, size) -> per-frame (ids, boxes)`` for hrtrack with ``settings``."""
     def run(frames, fps, size, images=None):
-        tracker = PoseTracker(TrackerConfig(**dict(settings, fps=fps)))
+        config = TrackerConfig(**dict(settings, fps=fps))
+        tracker = PoseTracker(config)
         out, seconds = {}, 0.0
         for f, boxes in enumerate(frames, 1):
-            image = images(f) if images is not None and settings.get("flow") else None
+            image = images(f) if images is not None and config.flow else None
             start = time.perf_counter()
             ids = tracker.update(boxes=boxes, frame=image)
             bridged, bridged_ids = tracker.bridged_boxes(size)
@@ -141,10 +143,11 @@ def sequence_table(paths: List[Path], detector) -> Dict[str, dict]:
 
 
 def synthetic_table(seeds: int) -> Dict[str, dict]:
-    """Metrics of every row over the synthetic sequences (no images: flow rows skipped)."""
+    """Metrics of every row over the synthetic sequences (no frames: no optical flow, so the
+    rows that differ only by it are left out)."""
     table = {}
     for name, run in runners().items():
-        if "flow" in name:
+        if "no flow" in name:
             continue
         accumulators = []
         for seed in range(seeds):
