@@ -104,15 +104,18 @@ class Flow:
         """``[2]`` the camera's motion (x, y full-frame pixels): the median flow of the
         background - the frame outside the boxes ``exclude`` ``[N, 4+]`` (the people, who move
         on their own). Zero when less than ``min_fraction`` of the frame is background."""
-        h, w = self.field.shape[:2]
+        step = 4  # every 4th row and column: plenty for a median
+        field = self.field[::step, ::step]
+        h, w = field.shape[:2]
         background = np.ones((h, w), bool)
         if exclude is not None and len(exclude):
-            scaled = np.round(np.asarray(exclude, np.float64)[:, :4] * self.scale).astype(int)
-            for x1, y1, x2, y2 in np.clip(scaled, 0, [w, h, w, h]):
+            scaled = np.asarray(exclude, np.float64)[:, :4] * (self.scale / step)
+            scaled = np.concatenate([np.floor(scaled[:, :2]), np.ceil(scaled[:, 2:])], 1)
+            for x1, y1, x2, y2 in np.clip(scaled, 0, [w, h, w, h]).astype(int):
                 background[y1:y2, x1:x2] = False
         if background.mean() < min_fraction:
             return np.zeros(2)
-        return np.median(self.field[background], axis=0).astype(np.float64)
+        return np.median(field[background], axis=0).astype(np.float64)
 
     def move(self, points: np.ndarray) -> np.ndarray:
         """Points ``[..., 2]`` moved to the next frame."""
