@@ -190,7 +190,6 @@ def add_tracker_arguments(parser: argparse.ArgumentParser, poses: bool = True) -
                             f"{defaults.min_joints}; 0: any)")
 
 
-
 def tracker_config(args: argparse.Namespace, keypoints: str = "coco",
                    fps: float = 30.0) -> TrackerConfig:
     """The :class:`TrackerConfig` of the options (``--box-threshold`` is the confident-detection

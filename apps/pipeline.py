@@ -43,6 +43,9 @@ class FrameResult:
         track_ids: ``[N]``; -1 for people of no confirmed track (a new track's first frame,
             poses too weak to start one).
         detected: whether the detector ran on this frame.
+        track_keys: ``[N]`` the tracker's key of each person's track, tentative ones too (-1:
+            none), for offline users that give a track's first frames its identity once it
+            is confirmed (:meth:`tracker.PoseTracker.identities`).
     """
 
     index: int
@@ -50,6 +53,7 @@ class FrameResult:
     poses: Optional[np.ndarray]
     track_ids: np.ndarray
     detected: bool
+    track_keys: Optional[np.ndarray] = None
 
 
 class StageTimer:
@@ -180,15 +184,16 @@ class PoseTrackingPipeline:
             # (dropped: low-score boxes and propagated boxes of no track)
             report = (ids >= 0) | ((propagated < 0)
                                    & (boxes[:, 4] >= self.tracker.config.box_threshold))
-            boxes, ids = boxes[report], ids[report]
+            boxes, ids, keys = boxes[report], ids[report], self.tracker.last_keys[report]
             if poses is not None:
                 poses = self.tracker.smoothed_poses(ids, poses[report])
             elif self.estimator is None and self.tracker.config.propagation > 0:
                 bridged, bridged_ids = self.tracker.bridged_boxes(frame.shape[:2])
                 boxes = np.concatenate([boxes, bridged])
                 ids = np.concatenate([ids, bridged_ids])
+                keys = np.concatenate([keys, np.full(len(bridged_ids), -1, np.int64)])
         self._frames += 1
-        return FrameResult(index, boxes, poses, ids, detected)
+        return FrameResult(index, boxes, poses, ids, detected, keys)
 
     def _suppress_duplicates(self, boxes: np.ndarray, poses: np.ndarray) -> np.ndarray:
         """Rows kept by the official rescoring and OKS-NMS (:func:`pose.nms.select_poses`, with

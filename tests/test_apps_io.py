@@ -301,3 +301,22 @@ def test_duplicate_poses_are_suppressed_with_the_padded_crop_area():
     np.testing.assert_array_equal(result.boxes, boxes[:1])  # the better-scored one stays
     unsuppressed = PoseTrackingPipeline(_BoxPoses(), PoseTracker(TrackerConfig(flow=None)))
     assert len(unsuppressed.process(frame, boxes=boxes).boxes) == 2
+
+
+def test_a_new_persons_first_frame_gets_the_identity_once_confirmed():
+    """Offline users (the PoseTrack18 runner, ``tracker.retrack``) give a track's first frame
+    its identity once the track is confirmed, through the track keys."""
+    from apps.pipeline import PoseTrackingPipeline
+    from tracker.tracker import PoseTracker, TrackerConfig
+
+    pipe = PoseTrackingPipeline(_BoxPoses(), PoseTracker(TrackerConfig(flow=None)))
+    frame = np.zeros((480, 640, 3), np.uint8)
+    first = np.concatenate([_walker(0), [[0.9]]], axis=1)
+    assert pipe.process(frame, boxes=first).track_ids.tolist() == [0]  # first frame: at once
+    later = np.concatenate([first, [[400, 100, 460, 300, 0.9]]])
+    new = pipe.process(frame, boxes=later)
+    assert new.track_ids.tolist() == [0, -1] and new.track_keys[1] >= 0
+    key = int(new.track_keys[1])
+    assert pipe.tracker.identities(np.array([key])).tolist() == [-1]  # still tentative
+    assert pipe.process(frame, boxes=later).track_ids.tolist() == [0, 1]
+    assert pipe.tracker.identities(np.array([key, 999])).tolist() == [1, -1]

@@ -53,7 +53,6 @@ from .similarity import SIMILARITIES, box_iou, pose_box
 from .smoothing import build_smoother
 
 
-
 class TrackState(enum.IntEnum):
     """Where a track is in its life (removed tracks leave the arrays)."""
 
@@ -315,11 +314,11 @@ class PoseTracker:
         :attr:`last_keys`): -1 for tracks still tentative or ended. An offline user gives a
         track's tentative detections its identity once it is confirmed."""
         s, keys = self.state, np.asarray(keys, np.int64)
-        at = np.searchsorted(s.keys, keys)  # keys ascend with the rows
-        found = (at < len(s)) & (s.keys[np.minimum(at, max(len(s) - 1, 0))] == keys) \
-            if len(s) else np.zeros(len(keys), bool)
         out = np.full(len(keys), -1, np.int64)
-        out[found] = s.ids[at[found]]
+        if len(s):
+            at = np.minimum(np.searchsorted(s.keys, keys), len(s) - 1)  # keys ascend
+            found = s.keys[at] == keys
+            out[found] = s.ids[at[found]]
         return out
 
     # -- prediction -----------------------------------------------------------------------------

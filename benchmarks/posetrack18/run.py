@@ -8,7 +8,8 @@ as official prediction files and scored by the built-in evaluator.
 Sequences are read from ``DIR/annotations/<split>/*.json`` (official layout; ``--annotations``
 takes another folder or mmpose's single-file form) and processed in frame order through the
 same pipeline as ``apps/track_video.py`` (:class:`apps.pipeline.PoseTrackingPipeline`), with a
-fresh tracker per sequence. Each sequence's prediction file (same name as its annotation file;
+fresh tracker per sequence (working offline, a track's poses from before its confirmation get its
+identity too). Each sequence's prediction file (same name as its annotation file;
 every image of the sequence, ``track_id``, per-joint ``scores``) is written atomically, so a rerun
 skips finished sequences unless ``--overwrite``. Under ``torchrun`` every rank takes every
 ``WORLD_SIZE``-th sequence and rank 0 evaluates once all are written.
@@ -158,6 +159,7 @@ def run_sequence(sequence: PoseTrackSequence, components, args: argparse.Namespa
     pipeline = components.pipeline
     pipeline.start_sequence()
     annotations = []
+    pending: Dict[int, List[dict]] = {}  # a tentative track's poses, by track key
     for image in sequence.images:
         path = args.data_root / image.file_name
         if not path.is_file():
@@ -169,10 +171,22 @@ def run_sequence(sequence: PoseTrackSequence, components, args: argparse.Namespa
         result = pipeline.process(frame, image.frame_index, boxes=frame_boxes, poses=poses)
         layout = POSETRACK18.name if args.oracle else model_layout
         converted = convert_poses(result.poses, layout, POSETRACK18.name)
-        for k, track_id in enumerate(result.track_ids):
-            if track_id >= 0:
+        for k, (track_id, key) in enumerate(zip(result.track_ids.tolist(),
+                                                result.track_keys.tolist())):
+            if track_id >= 0 or key >= 0:
                 annotations.append(person_annotation(image.image_id, track_id, converted[k],
                                                      result.boxes[k], len(annotations)))
+                if track_id < 0:  # the first frame of a track: its identity comes later
+                    pending.setdefault(key, []).append(annotations[-1])
+        if pending:
+            confirmed = pipeline.tracker.identities(np.fromiter(pending, np.int64, len(pending)))
+            for key, track_id in zip(list(pending), confirmed.tolist()):
+                if track_id >= 0:
+                    for annotation in pending.pop(key):
+                        annotation["track_id"] = track_id
+    for people in pending.values():  # never confirmed: one-off identities
+        for annotation in people:
+            annotation["track_id"] = pipeline.tracker.new_id()
     categories = sequence.categories or [category(POSETRACK18)]
     return {"images": [image.raw for image in sequence.images], "annotations": annotations,
             "categories": categories}
