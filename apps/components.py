@@ -25,7 +25,7 @@ import pose
 from pose import zoo
 from pose.allocator import retain_freed_memory
 from pose.inference import ENGINES, resolve_engine
-from pose.checkpoints import CheckpointDownloadError, CheckpointError
+from pose.checkpoints import CheckpointDownloadError, CheckpointError, resolve_checkpoint
 from pose.keypoints import KeypointSet, get_keypoint_set
 from tracker.flow import FLOW_METHODS
 from tracker.matching import MATCHERS
@@ -107,11 +107,82 @@ def onnx_network(model: torch.nn.Module, device: torch.device):
 
 
 def download_error(exc: Exception, flag: str) -> AppError:
-    """A failed download as one message that also names the option taking a local copy."""
-    text = str(exc)
+    """A failed download as one line that also names the option taking a local copy."""
+    text = " ".join(str(exc).split("\n"))
     if flag not in text:
-        text += f"\nThen run with {flag} PATH (the downloaded file)."
+        text += f" Then run with {flag} PATH (the downloaded file)."
     return AppError(text)
+
+
+def _is_local_file(source: Optional[str]) -> bool:
+    """A weights option that names a file (not a zoo name, URL or keyword)."""
+    if not source or "://" in source or source in ("random", "default"):
+        return False
+    return not zoo.has_checkpoint(source) and (os.sep in source or "." in source
+                                               or os.path.exists(source))
+
+
+def check_model_options(args: argparse.Namespace, use_detector: bool = True,
+                        use_pose: bool = True) -> None:
+    """Checks the model options before anything is opened or loaded: known pose model and
+    detector names, a usable ``--device``, and weights files that exist (``--pose-model none``:
+    no pose model); and the tracker's options."""
+    use_pose = use_pose and pose_tracking(args)
+    check_tracker_options(args)
+    pick_device(args.device)
+    if use_pose and not zoo.has_checkpoint(args.pose_model):
+        pose.get_preset(args.pose_model)  # KeyError listing the known names
+    for flag, source, used in (("--pose-weights", args.pose_weights, use_pose),
+                               ("--detector-weights", getattr(args, "detector_weights", None),
+                                use_detector)):
+        if used and _is_local_file(source) and not os.path.isfile(source):
+            raise AppError(f"{flag} {source}: no such file")
+    if use_detector and getattr(args, "detector", None) is not None:
+        import detectors
+
+        if args.detector not in detectors.list_detectors():
+            raise AppError(f"--detector {args.detector}: unknown; known: "
+                           f"{', '.join(detectors.list_detectors())}")
+
+
+def model_files(args: argparse.Namespace) -> list:
+    """``(option, path)`` of the local weights files the options name (inputs an output must
+    never overwrite)."""
+    return [(flag, source) for flag, source in
+            (("--pose-weights", args.pose_weights),
+             ("--detector-weights", getattr(args, "detector_weights", None)))
+            if _is_local_file(source)]
+
+
+def fetch_model_files(args: argparse.Namespace, use_detector: bool = True,
+                      use_pose: bool = True) -> None:
+    """Downloads (once) every published file the options need, and reports all that cannot be
+    fetched together, each with where to put it, instead of one per run."""
+    import detectors
+    from detectors.published import DetectorDownloadError
+
+    device = pick_device(args.device)
+    problems = []
+    use_pose = use_pose and pose_tracking(args)
+    if not use_pose:
+        source = None
+    elif zoo.has_checkpoint(args.pose_model) and args.pose_weights is None:
+        source = args.pose_model
+    else:
+        source = args.pose_weights or pose.get_preset(args.pose_model).default_weights
+    if source is not None:
+        try:
+            resolve_checkpoint(source)
+        except CheckpointDownloadError as exc:
+            problems.append(download_error(exc, "--pose-weights"))
+    if use_detector:
+        try:
+            detectors.fetch_weights(args.detector or DEFAULT_DETECTOR[device.type],
+                                    args.detector_weights)
+        except (CheckpointDownloadError, DetectorDownloadError) as exc:
+            problems.append(download_error(exc, "--detector-weights"))
+    if problems:  # one "error:" line per missing file
+        raise AppError("\nerror: ".join(str(p) for p in problems))
 
 
 def load_detector(name: Optional[str], weights: Optional[str], device: torch.device,
@@ -271,16 +342,21 @@ def check_tracker_options(args: argparse.Namespace) -> None:
 
 
 def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: int = 1,
-                     use_detector: bool = True) -> Components:
+                     use_detector: bool = True, pose_layout: Optional[str] = None
+                     ) -> Components:
     """Loads everything the options name and assembles the pipeline. From its end on, freed
     memory stays in the process (:func:`pose.allocator.retain_freed_memory`): every frame's
     network activations reuse the last frame's.
 
     ``--pose-backend auto`` that cannot use onnxruntime (it fails to load or export) warns and
     runs the network with PyTorch. ``--pose-model none`` loads no pose network: the boxes are
-    tracked alone (``Components.keypoint_set`` is None)."""
-    check_tracker_options(args)
+    tracked alone (``Components.keypoint_set`` is None). ``pose_layout`` (a joint layout name):
+    no pose network is loaded; every frame's poses, in that layout, are given to the pipeline
+    (an oracle)."""
     device = pick_device(args.device)
+    if pose_layout is not None:
+        return _components_without_pose(args, device, pose_layout, fps, use_detector)
+    check_tracker_options(args)
     estimator, layout, backend, weights = None, "coco", "torch", None
     if pose_tracking(args):
         model = load_pose_model(args.pose_model, args.pose_weights, device)
@@ -301,11 +377,7 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
         weights = getattr(getattr(model, "checkpoint", None), "path", None)
     config = tracker_config(args, layout, fps)
     tracker = PoseTracker(config, device=str(device))
-    detector, det_text = None, "boxes given"
-    if use_detector:
-        detector = load_detector(args.detector, args.detector_weights, device,
-                                 config.low_box_threshold)
-        det_text = f"detector {args.detector or DEFAULT_DETECTOR[device.type]}"
+    detector, det_text = _detector(args, device, use_detector, config)
     pipeline = PoseTrackingPipeline(estimator, tracker, detector, detect_every=detect_every,
                                     propagate_boxes=config.propagation > 0,
                                     timer=StageTimer())
@@ -319,6 +391,26 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
     retain_freed_memory()  # from here on: what loading freed has gone back to the system
     return Components(pipeline, get_keypoint_set(layout) if estimator is not None else None,
                       description)
+
+
+def _detector(args: argparse.Namespace, device: torch.device, use_detector: bool,
+              config: TrackerConfig) -> tuple:
+    """``(detector or None, description)``; the detector keeps boxes down to the tracker's
+    ``low_box_threshold``."""
+    if not use_detector:
+        return None, "boxes given"
+    detector = load_detector(args.detector, args.detector_weights, device,
+                             config.low_box_threshold)
+    return detector, f"detector {args.detector or DEFAULT_DETECTOR[device.type]}"
+
+
+def _components_without_pose(args: argparse.Namespace, device: torch.device, layout: str,
+                             fps: float, use_detector: bool) -> Components:
+    config = tracker_config(args, layout, fps)
+    detector, det_text = _detector(args, device, use_detector, config)
+    pipeline = PoseTrackingPipeline(None, PoseTracker(config, device=str(device)), detector,
+                                    timer=StageTimer())
+    return Components(pipeline, get_keypoint_set(layout), f"{det_text}, poses given, {device}")
 
 
 def run_reporting_errors(run: Callable[[argparse.Namespace], int],

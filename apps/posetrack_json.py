@@ -5,7 +5,8 @@ evaluator (``python -m benchmarks.posetrack18.evaluate``) reads:
 
 - ``images``: one entry per processed frame, in order: ``id`` (= the frame index), ``file_name``
   (``<video>/<frame:06d>.jpg``), ``frame_index`` (frame number in the video, from 0),
-  ``vid_id``, ``nframes``, ``is_labeled``, ``width``, ``height``, ``timestamp`` (seconds);
+  ``vid_id``, ``nframes``, ``is_labeled``, ``width``, ``height``, ``timestamp`` (seconds: the
+  frame's presentation time in the source, exact also for variable frame rates);
 - ``annotations``: one per tracked person and frame: ``id``, ``image_id``, ``track_id``,
   ``category_id`` 1, ``keypoints`` (J x [x, y, score] flattened, pixels), ``scores`` (J per-joint
   confidences), ``bbox`` ([x, y, w, h] pixels of the person box), ``score`` (the box's score);
@@ -13,20 +14,24 @@ evaluator (``python -m benchmarks.posetrack18.evaluate``) reads:
 - ``categories``: the person category with the joint ``keypoints`` names and ``skeleton``
   (1-based pairs, as in the PoseTrack18 and COCO files).
 
-While running, every frame is appended as one JSON line to ``<output>.partial.jsonl``; at the end
-(also after Ctrl-C or a video that breaks off) the final JSON is written atomically from it and
-the partial file removed. A run that is killed outright leaves the ``.partial.jsonl`` with every
-finished frame; :func:`finalize` turns it into the JSON.
+While running, every frame is appended as one JSON line to ``<output>.partial.jsonl`` (claimed by
+the run: a second run writing the same output is refused); at the end (also after Ctrl-C or a
+video that breaks off) the final JSON is written atomically from it and the partial file removed.
+A run that is killed outright leaves the ``.partial.jsonl`` with every finished frame;
+:func:`finalize` (``python -m apps.posetrack_json OUT.json.partial.jsonl``) turns it into the
+JSON.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from pathlib import Path
 from typing import List, Optional, Union
 
 import numpy as np
 
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import OutputError, claim, write_failure, write_json_atomic
 from pose.keypoints import KeypointSet, get_keypoint_set
 
 
@@ -89,32 +94,63 @@ class PoseTrackJsonWriter:
                   "fps": fps, "nframes": nframes, "info": info or {}}
         if keypoints is not None:
             get_keypoint_set(keypoints)  # fail early on an unknown layout
+        self._claim = claim(self.partial, f"--output-json {self.path}")
         self._file = open(self.partial, "w")
-        self._write_line({"header": header})
         self.frames = 0
         self.people = 0
+        self.last_frame: Optional[int] = None
+        self._write_line({"header": header})
 
     def _write_line(self, record: dict) -> None:
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            kept = (f"the frames up to {self.last_frame} are in {self.partial}"
+                    if self.last_frame is not None else "no frame was written")
+            raise write_failure(self.partial, exc, f"{kept}; {self.path} was not changed"
+                                ) from None
 
     def add_frame(self, frame_index: int, poses: Optional[np.ndarray], boxes: np.ndarray,
-                  track_ids: np.ndarray) -> None:
+                  track_ids: np.ndarray, seconds: Optional[float] = None) -> None:
         """Appends one frame: poses ``[N, J, 3]`` (or None: boxes alone), boxes ``[N, 4+]``,
-        ids ``[N]``; people with id -1 (not tracked) are left out."""
+        ids ``[N]``; people with id -1 (not tracked) are left out. ``seconds``: the frame's
+        presentation time (default ``frame_index / fps``)."""
         people = [person_annotation(0, tid, None if poses is None else poses[i], boxes[i])
                   for i, tid in enumerate(np.asarray(track_ids)) if tid >= 0]
         for ann in people:
             del ann["image_id"]
-        self._write_line({"frame": int(frame_index), "people": people})
+        record = {"frame": int(frame_index), "people": people}
+        if seconds is not None:
+            record["time"] = round(float(seconds), 6)
+        self._write_line(record)
         self.frames += 1
         self.people += len(people)
+        self.last_frame = int(frame_index)
 
     def close(self) -> Path:
         """Writes the final JSON (atomically) and removes the partial file."""
         if not self._file.closed:
             self._file.close()
-        return finalize(self.partial, self.path)
+        try:
+            return finalize(self.partial, self.path)
+        finally:
+            self._claim.release()
+
+    def abandon(self) -> Path:
+        """Stops writing and keeps the partial file as it is (a run that failed); returns it."""
+        if not self._file.closed:
+            try:
+                self._file.close()
+            except OSError:
+                pass  # the lines that reached the disk are what is kept
+        self._claim.release()
+        return self.partial
+
+    def discard(self) -> None:
+        """Stops writing and removes the partial file (a run that failed before any frame)."""
+        self.abandon()
+        self.partial.unlink(missing_ok=True)
 
 
 def _read_partial(partial: Path) -> tuple:
@@ -148,10 +184,13 @@ def finalize(partial: Union[str, Path], path: Optional[Union[str, Path]] = None)
     for record in frames:
         index = record["frame"]
         image_id = index
+        seconds = record.get("time")
+        if seconds is None and header["fps"]:
+            seconds = round(index / header["fps"], 6)
         images.append({"id": image_id, "file_name": f"{video}/{index:06d}.jpg",
                        "frame_index": index, "vid_id": video, "nframes": header["nframes"],
                        "is_labeled": True, "width": header["width"], "height": header["height"],
-                       "timestamp": round(index / header["fps"], 6) if header["fps"] else None})
+                       "timestamp": seconds})
         for person in record["people"]:
             annotations.append({"id": len(annotations), "image_id": image_id, **person})
     data = {"info": {"video": video, "fps": header["fps"], **header["info"]},
@@ -161,3 +200,27 @@ def finalize(partial: Union[str, Path], path: Optional[Union[str, Path]] = None)
     write_json_atomic(data, Path(path))
     partial.unlink()
     return Path(path)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m apps.posetrack_json",
+        description="Turn the partial results of a run that was stopped (OUT.json.partial.jsonl) "
+                    "into the PoseTrack18 JSON (OUT.json).")
+    parser.add_argument("partial", type=Path, help="the .partial.jsonl file")
+    args = parser.parse_args(argv)
+    if not args.partial.name.endswith(".partial.jsonl") or not args.partial.is_file():
+        print(f"error: {args.partial}: not a .partial.jsonl file", file=sys.stderr)
+        return 2
+    try:
+        with claim(args.partial, str(args.partial)):
+            path = finalize(args.partial)
+    except (OutputError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,9 +5,12 @@
         [--device cpu|cuda] [--no-flip] [--detect-every K] [--start S] [--end E]
 
 Outputs (default: ``<video name>.hrtrack.mp4`` / ``.json`` in the current folder) are written
-while the video is processed: the video is encoded frame by frame (fragmented MP4, playable even
-if the run is killed) and the JSON is finalised atomically at the end, also after Ctrl-C or when
-the input breaks off (frames up to that point are kept; the message says where it stopped).
+while the video is processed, under partial names: the video is encoded frame by frame into
+``<name>.partial.mp4`` (fragmented MP4, playable even if the run is killed) and the frames'
+results are appended to ``<name>.json.partial.jsonl``. At the end, also after Ctrl-C or when the
+input breaks off (frames up to that point are kept; the message says where it stopped), the JSON
+is written and the video renamed into place. Before any work, every option is checked: an output
+that would overwrite an input or another output is refused (see ``docs/safety.md``).
 """
 from __future__ import annotations
 
@@ -24,11 +27,13 @@ import cv2  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from apps.components import (add_app_arguments, build_components,  # noqa: E402
-                             layout_name, parse_app_arguments, run_reporting_errors)
-from apps.posetrack_json import PoseTrackJsonWriter  # noqa: E402
+                             check_model_options, fetch_model_files, layout_name,
+                             model_files, parse_app_arguments, run_reporting_errors)
+from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
-from apps.video_io import (VideoError, VideoReader, VideoWriter,  # noqa: E402
-                            check_writable, parse_position)
+from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position  # noqa: E402
+from pose.safe_output import (OutputError, check_outputs, partial_name,  # noqa: E402
+                              write_bytes_atomic)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -63,10 +68,27 @@ def default_outputs(args: argparse.Namespace) -> None:
         args.output_json = f"{stem}.hrtrack.json"
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Everything that can be checked before the video is opened: model names and files,
+    the snapshot format, and outputs that are writable and overwrite no input (nor each
+    other)."""
+    check_model_options(args)
+    if args.snapshot and not cv2.haveImageWriter(args.snapshot):
+        raise VideoError(f"--snapshot {args.snapshot}: OpenCV cannot write images of this kind; "
+                         "use .png or .jpg")
+    outputs = [("--output-json", args.output_json),
+               ("--output-json", partial_path(args.output_json)), ("--snapshot", args.snapshot)]
+    if args.output_video:
+        outputs += [("--output-video", args.output_video),
+                    ("--output-video", partial_name(args.output_video))]
+    check_outputs(outputs, [("the input video", args.video), *model_files(args)])
+
+
 def save_image(path: str, image_rgb) -> None:
-    if not cv2.imwrite(path, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)):
-        raise VideoError(f"--snapshot {path}: cannot write the image (unknown extension or "
-                         "unwritable folder)")
+    ok, data = cv2.imencode(Path(path).suffix, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise VideoError(f"--snapshot {path}: OpenCV could not encode the image")
+    write_bytes_atomic(data.tobytes(), path)
 
 
 def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
@@ -74,9 +96,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     ``seconds`` (processing loop wall time), ``load_seconds``, ``stages`` (seconds per stage),
     ``people``, ``identities``."""
     default_outputs(args)
-    check_writable(args.output_video, "--output-video")
-    check_writable(args.output_json, "--output-json")
-    check_writable(args.snapshot, "--snapshot")
+    check_options(args)
     reader = VideoReader(args.video)
     reader.start = parse_position(args.start, reader.fps) or 0
     reader.end = parse_position(args.end, reader.fps)
@@ -89,7 +109,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
         last = "the end" if reader.end is None else reader.end - 1
         raise ValueError(f"--snapshot-frame {args.snapshot_frame} is not among the frames to "
                          f"process ({reader.start} to {last})")
-    frames = iter(reader)
+    frames = reader.timed()
     first = next(frames, None)
     if first is None:
         reader.close()
@@ -99,10 +119,11 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     started = time.perf_counter()
     writer = None
     try:
+        fetch_model_files(args)
         components = build_components(args, fps=reader.fps, detect_every=args.detect_every)
         if args.output_video:  # before the JSON writer: a failure here leaves no partial file
             writer = VideoWriter(args.output_video, reader.frame_rate, reader.width,
-                                 reader.height)
+                                 reader.height, time_base=reader.time_base)
         json_writer = PoseTrackJsonWriter(
             args.output_json, Path(args.video).stem, layout_name(components), reader.width,
             reader.height, reader.fps, reader.frame_count,
@@ -111,8 +132,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     except BaseException:
         reader.close()
         if writer is not None:  # the JSON writer failed: no half-made video either
-            writer.close()
-            Path(args.output_video).unlink(missing_ok=True)
+            writer.discard()
         raise
     pipeline, timer = components.pipeline, components.pipeline.timer
     print(f"hrtrack: {args.video} ({reader.width}x{reader.height}, {reader.fps:.2f} fps) with "
@@ -125,11 +145,12 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     try:
         item, waited = first, time.perf_counter()
         while item is not None:
-            index, frame = item
+            index, seconds, frame = item
             timer.add("decode (wait)", time.perf_counter() - waited)
             result = pipeline.process(frame, index)
             with timer("json"):
-                json_writer.add_frame(index, result.poses, result.boxes, result.track_ids)
+                json_writer.add_frame(index, result.poses, result.boxes, result.track_ids,
+                                      seconds)
             snapshot = args.snapshot and index == args.snapshot_frame
             if writer is not None or snapshot:
                 with timer("render"):
@@ -142,7 +163,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
                 snapshot_saved = True
             if writer is not None:
                 with timer("encode (wait)"):
-                    writer.write(image)
+                    writer.write(image, seconds=seconds)
             tracked = result.track_ids[result.track_ids >= 0]
             identities.update(int(t) for t in tracked)
             people += len(tracked)
@@ -153,13 +174,23 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
             item = next(frames, None)
     except KeyboardInterrupt:
         interrupted = True
+    except BaseException as exc:  # the partial files stay; the finished outputs are untouched
+        kept = [str(p) for p in (writer.close(commit=False) if writer is not None else None,
+                                 json_writer.abandon()) if p is not None]
+        what = (f"the run stopped at frame {reader.start + processed}: {' and '.join(kept)} "
+                f"hold the frames before it; {args.output_json}"
+                f"{' and ' + args.output_video if writer else ''} were not changed")
+        if isinstance(exc, OutputError):  # one line: the write that failed, then what is kept
+            raise OutputError(f"{exc} ({what})") from None
+        print(what, file=sys.stderr)
+        raise
     finally:
         progress.close()
         reader.close()
-        if writer is not None:
-            with timer("encode (wait)"):
-                writer.close()
-        json_path = json_writer.close()
+    if writer is not None:
+        with timer("encode (wait)"):
+            writer.close()
+    json_path = json_writer.close()
     loop_seconds = time.perf_counter() - loop_start
     timer.add("decode (thread)", reader.busy_seconds)
     if writer is not None:
@@ -179,7 +210,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     print(f"wrote {json_path}" + (f" and {args.output_video}" if video_ok else ""),
           file=sys.stderr)
     if writer is not None and writer.error:
-        print(f"error: {writer.error}", file=sys.stderr)
+        print(f"error: {writer.error}; what was encoded is in {writer.partial}", file=sys.stderr)
         return 1
     if args.snapshot and not snapshot_saved and not interrupted:
         print(f"error: --snapshot-frame {args.snapshot_frame} was not reached (the video ended "

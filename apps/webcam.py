@@ -26,10 +26,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from apps.components import (add_app_arguments, build_components,  # noqa: E402
-                             layout_name, parse_app_arguments, run_reporting_errors)
-from apps.posetrack_json import PoseTrackJsonWriter  # noqa: E402
+                             check_model_options, fetch_model_files, layout_name,
+                             model_files, parse_app_arguments, run_reporting_errors)
+from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
-from apps.video_io import VideoError, VideoWriter, check_writable  # noqa: E402
+from apps.video_io import VideoError, VideoWriter  # noqa: E402
+from pose.safe_output import check_outputs, partial_name  # noqa: E402
 
 WINDOW = "hrtrack"
 
@@ -152,12 +154,23 @@ def run(args: argparse.Namespace) -> int:
             and not os.environ.get("WAYLAND_DISPLAY"):
         print("no display found: running headless (--no-display)", file=sys.stderr)
         display = False
-    check_writable(args.output_video, "--output-video")
-    check_writable(args.output_json, "--output-json")
-    capture = LiveCapture(camera_source(args.camera), pace=not args.no_pace)
+    check_model_options(args)
+    source = camera_source(args.camera)
+    outputs = []
+    if args.output_json:
+        outputs += [("--output-json", args.output_json),
+                    ("--output-json", partial_path(args.output_json))]
+    if args.output_video:
+        outputs += [("--output-video", args.output_video),
+                    ("--output-video", partial_name(args.output_video))]
+    inputs = [("--camera", source)] if isinstance(source, str) and "://" not in source else []
+    check_outputs(outputs, inputs + model_files(args))
+    capture = LiveCapture(source, pace=not args.no_pace)
     video = json_writer = None
     processed, started, identities = 0, time.perf_counter(), set()
+    finished = False
     try:
+        fetch_model_files(args)
         components = build_components(args, fps=capture.fps, detect_every=args.detect_every)
         print(f"hrtrack live: {args.camera} ({capture.width}x{capture.height}, "
               f"{capture.fps:.1f} fps) with {components.description}", file=sys.stderr)
@@ -182,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
             identities.update(int(t) for t in result.track_ids if t >= 0)
             processed += 1
             if json_writer is not None:
-                json_writer.add_frame(index, result.poses, result.boxes, result.track_ids)
+                json_writer.add_frame(index, result.poses, result.boxes, result.track_ids,
+                                      index / capture.fps)
             if display or video is not None:
                 outline = args.draw_boxes or result.poses is None  # boxes only
                 image = draw_poses(frame, result.poses, result.track_ids,
@@ -194,16 +208,27 @@ def run(args: argparse.Namespace) -> int:
                     cv2.imshow(WINDOW, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
                     if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                         break
+        finished = True
     except KeyboardInterrupt:
-        pass
+        finished = True
     finally:
         capture.close()
-        if video is not None:
-            video.close()
-        if json_writer is not None:
-            json_writer.close()
         if display:
             cv2.destroyAllWindows()
+        if not finished and processed == 0:  # an error before any frame: nothing to keep
+            for writer in (video, json_writer):
+                if writer is not None:
+                    writer.discard()
+        elif not finished:  # an error: partial files stay, finished outputs are untouched
+            kept = [str(p) for p in (video.close(commit=False) if video else None,
+                                     json_writer.abandon() if json_writer else None) if p]
+            if kept:
+                print(f"the run stopped after {processed} frames: {' and '.join(kept)} hold "
+                      "them", file=sys.stderr)
+    if video is not None:
+        video.close()
+    if json_writer is not None:
+        json_writer.close()
     print(f"processed {processed} of {capture.captured} captured frames ({capture.dropped} "
           f"dropped to stay live) in {time.perf_counter() - started:.1f} s, {len(identities)} "
           "identities", file=sys.stderr)

@@ -12,7 +12,6 @@ test sizes (torchvision: shorter side 800, at most 1333; SSDlite: 320; Cascade R
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 
 import detectors
 from pose.datasets.coco import read_rgb
+from pose.safe_output import write_json_atomic
 
 from .shared_data import SHARED_DATA as SHARED
 
@@ -69,7 +69,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"{label:40s} {size:>14s} {ms:9.1f} ms/frame", flush=True)
             del det
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        write_json_atomic(rows, args.json, indent=2)
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 from pose import build_model, list_presets
 from pose.complexity import count_complexity
 

@@ -177,7 +177,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                            args.pose_weights, args.device, args.pose_backend)
     print_figures(figures)
     if args.json:
-        from pose.atomic_write import write_json_atomic
+        from pose.safe_output import write_json_atomic
 
         write_json_atomic(figures, args.json, indent=2)
     return 0

@@ -68,7 +68,7 @@ import torch
 from pose import build_model
 from pose.decode import heatmaps_to_keypoints
 from pose.estimator import prepare_crops
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 from pose.complexity import count_complexity
 from pose.fuse import fold_batchnorm
 from pose.allocator import retain_freed_memory

@@ -29,7 +29,7 @@ from benchmarks.posetrack18 import synthetic
 from benchmarks.posetrack18.poseval import evaluate_folders
 from benchmarks.shared_data import POSETRACK18_GT_SAMPLE as SAMPLE
 from benchmarks.shared_data import SHARED_DATA
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 from tracker import PoseTracker, TrackerConfig
 from tracker.retrack import retrack_file
 

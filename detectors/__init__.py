@@ -12,6 +12,7 @@ R-CNN X-101-64x4d-FPN on torchvision ops), the torchvision detectors (``fasterrc
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional
 
 from .base import Detector, as_boxes
@@ -23,6 +24,41 @@ def list_detectors() -> List[str]:
     from .torchvision_detectors import MODELS
 
     return list(ONNX_NAMES) + ["cascade_rcnn"] + list(MODELS) + ["file"]
+
+
+def fetch_weights(name: str, weights: Optional[str] = None, progress: bool = True
+                  ) -> Optional[Path]:
+    """The local file :func:`build_detector` ``(name, weights)`` will read, downloaded (once)
+    when it is a published one; None when there is none (``"random"`` weights).
+
+    Raises:
+        KeyError: unknown detector name.
+        pose.CheckpointDownloadError, detectors.published.DetectorDownloadError: a published
+            file that could not be downloaded (the message says where to put it).
+    """
+    if name in ONNX_NAMES:
+        from .published import DEFAULT_CPU, PUBLISHED, fetch_published_onnx
+
+        weights = weights or (DEFAULT_CPU if name == "yolox" else None)
+        if weights in PUBLISHED:
+            return fetch_published_onnx(weights, progress)
+        return Path(weights) if weights else None
+    if name == "cascade_rcnn":
+        from .cascade_rcnn import DEFAULT_WEIGHTS, resolve_weights
+
+        return None if weights == "random" else resolve_weights(weights or DEFAULT_WEIGHTS,
+                                                                progress)
+    if name == "file":
+        return Path(weights) if weights else None
+    from .torchvision_detectors import MODELS
+
+    if name not in MODELS:
+        raise KeyError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
+    if weights in (None, "default"):
+        from pose.checkpoints import download_checkpoint
+
+        return download_checkpoint(MODELS[name][1].DEFAULT.url, progress=progress)
+    return None if weights == "random" else Path(weights)
 
 
 def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu",
@@ -82,4 +118,4 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
     raise KeyError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
 
 
-__all__ = ["Detector", "as_boxes", "build_detector", "list_detectors"]
+__all__ = ["Detector", "as_boxes", "build_detector", "fetch_weights", "list_detectors"]

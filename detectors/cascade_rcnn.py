@@ -15,8 +15,8 @@ Test-time steps (``CascadeRCNNConfig`` holds every number):
    edge <= 800): factor ``min(1333 / long, 800 / short)``, new size ``int(side * factor + 0.5)``,
    ``cv2.resize`` bilinear on the uint8 frame. ``scale_factor = (new_w / w, new_h / h)``.
 2. **Normalise** RGB with ImageNet mean/std in 0-255 units (mmdet's ``to_rgb=True`` on BGR input;
-   frames here are already RGB; float32 ``(x - mean) / std`` equals mmcv's ``imnormalize`` bit for
-   bit), then **pad** bottom/right with zeros to a multiple of 32.
+   frames here are already RGB) with mmcv's ``imnormalize`` operations (:func:`normalize`), then
+   **pad** bottom/right with zeros to a multiple of 32.
 3. **Backbone** ResNet/ResNeXt (pytorch style: stride on the 3x3 conv), **FPN** with 5 outputs
    (nearest upsampling, extra level by 1x1 max-pool with stride 2).
 4. **RPN**: 3 anchors per location (ratios h/w 0.5, 1, 2; size 8 x stride; strides 4..64; anchor
@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import urllib.parse
 import warnings
 from collections import OrderedDict
@@ -64,7 +63,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import nms, roi_align
 
-from pose.checkpoints import CheckpointError, download_checkpoint
+from pose.checkpoint_reader import CheckpointError, read_checkpoint
+from pose.checkpoints import download_checkpoint
 from pose.zoo import hash_prefix_from_name
 
 from .base import Detector, as_boxes
@@ -559,6 +559,16 @@ def padded_size(frame_hw: Tuple[int, int], config: CascadeRCNNConfig) -> Tuple[i
     return tuple(math.ceil(n / d) * d for n in resized_size(frame_hw, config.img_scale))
 
 
+def normalize(frame: np.ndarray, config: CascadeRCNNConfig) -> np.ndarray:
+    """An RGB uint8 frame ``[H, W, 3]`` -> float32 ``(x - mean) / std``, computed with the very
+    operations of mmcv's ``imnormalize`` (float32 image, ``cv2.subtract`` of the float64 mean,
+    ``cv2.multiply`` by the float64 ``1 / std``), so the rounding is mmcv's."""
+    image = frame.astype(np.float32)
+    cv2.subtract(image, np.float64(np.float32(config.mean)).reshape(1, -1), image)
+    cv2.multiply(image, 1 / np.float64(np.float32(config.std)).reshape(1, -1), image)
+    return image
+
+
 def preprocess(frames: Sequence[np.ndarray], config: CascadeRCNNConfig,
                device: Union[str, torch.device] = "cpu") -> Tuple[Tensor, Tensor, Tensor]:
     """RGB uint8 frames ``[H_i, W_i, 3]`` -> network inputs as mmdet's test pipeline makes them.
@@ -572,12 +582,10 @@ def preprocess(frames: Sequence[np.ndarray], config: CascadeRCNNConfig,
     d = config.size_divisor
     height = math.ceil(max(r.shape[0] for r in resized) / d) * d
     width = math.ceil(max(r.shape[1] for r in resized) / d) * d
-    mean = torch.tensor(config.mean, dtype=torch.float32, device=device)
-    std = torch.tensor(config.std, dtype=torch.float32, device=device)
     images = torch.zeros(len(frames), 3, height, width, device=device)
     for image, r in zip(images, resized):
-        pixels = torch.from_numpy(r).to(device)
-        image[:, :r.shape[0], :r.shape[1]] = ((pixels.float() - mean) / std).permute(2, 0, 1)
+        pixels = torch.from_numpy(normalize(r, config)).to(device)
+        image[:, :r.shape[0], :r.shape[1]] = pixels.permute(2, 0, 1)
     sizes = torch.tensor([r.shape[:2] for r in resized], dtype=torch.long, device=device)
     return images, sizes, torch.from_numpy(np.stack(factors)).to(device)
 
@@ -605,20 +613,6 @@ def resolve_weights(source: Union[str, os.PathLike], progress: bool = True) -> P
     return path
 
 
-def _read_checkpoint(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        warnings.warn(f"{path} holds Python objects besides tensors (mmdet metadata); loading it "
-                      "with full unpickling. Only load checkpoints you trust.", stacklevel=3)
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({exc})") from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({exc})") from None
-
-
 def _listing(items: List[str], limit: int = 6) -> str:
     more = f"; ... ({len(items) - limit} more)" if len(items) > limit else ""
     return "; ".join(items[:limit]) + more
@@ -637,7 +631,7 @@ def load_mmdet_checkpoint(model: CascadeRCNN, source: Union[str, os.PathLike],
         the checkpoint's ``meta`` dict (empty if none).
     """
     path = resolve_weights(source, progress)
-    obj = _read_checkpoint(path)
+    obj = read_checkpoint(path)
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict, found {type(obj).__name__}")
     meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
@@ -656,16 +650,17 @@ def load_mmdet_checkpoint(model: CascadeRCNN, source: Union[str, os.PathLike],
         lines = [f"{path} does not fit the Cascade R-CNN model ({_describe(model.config)})."]
         if shapes:
             lines.append(f"{len(shapes)} tensors differ in shape (checkpoint vs model): "
-                         + _listing(shapes))
+                         + _listing(shapes) + ".")
         if missing:
             lines.append(f"{len(missing)} model keys are missing from the checkpoint: "
-                         + _listing(missing))
+                         + _listing(missing) + ".")
         if unexpected:
             lines.append(f"{len(unexpected)} checkpoint keys are not in the model: "
-                         + _listing(unexpected))
+                         + _listing(unexpected) + ".")
         if not_tensors:
-            lines.append(f"{len(not_tensors)} entries are not tensors: " + _listing(not_tensors))
-        raise CheckpointError("\n".join(lines))
+            lines.append(f"{len(not_tensors)} entries are not tensors: " + _listing(not_tensors)
+                         + ".")
+        raise CheckpointError(" ".join(lines))
     model.load_state_dict(state, strict=True)
     return meta
 

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torchvision.models.detection as tvd
 
+from pose.checkpoint_reader import CheckpointError, read_checkpoint
+
 from .base import Detector, as_boxes
 
 PERSON_LABEL = 1  # COCO category id of "person" (torchvision's 91-entry label space)
@@ -41,9 +43,11 @@ MODELS: Dict[str, Tuple] = {
 def _state_dict_from_file(path: str) -> dict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"detector weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_checkpoint(path)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # torchvision reference-training checkpoints
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a state dict, found {type(state).__name__}")
     return state
 
 
@@ -60,16 +64,19 @@ def load_torchvision_detector(name: str, weights: Optional[str] = "default",
         from pose.checkpoints import download_checkpoint
 
         url = weights_enum.DEFAULT.url
-        path = download_checkpoint(url)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_checkpoint(download_checkpoint(url))
     elif weights == "random":
         return model.eval()
     else:
         state = _state_dict_from_file(str(weights))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes differ
+        raise CheckpointError(f"{weights}: the weights do not fit {name} "
+                              f"({' '.join(str(exc).split())[:400]})") from None
     if missing or unexpected:
-        raise ValueError(f"the weights do not fit {name}: missing {missing[:5]}, unexpected "
-                         f"{unexpected[:5]}")
+        raise CheckpointError(f"{weights}: the weights do not fit {name}: missing "
+                              f"{missing[:5]}, unexpected {unexpected[:5]}")
     return model.eval()
 
 

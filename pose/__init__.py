@@ -5,6 +5,7 @@
 >>> model = pose.pretrained("hrnet_w32_coco_256x192")  # published weights (downloaded once)
 >>> keypoints = pose.TopDownEstimator(model)(rgb_image, boxes)   # [N, 17, 3] x, y, confidence
 """
+from .checkpoint_reader import UnsafeCheckpointError, read_checkpoint
 from .checkpoints import (CheckpointDownloadError, CheckpointError, CheckpointInfo,
                           load_checkpoint)
 from .estimator import TopDownEstimator
@@ -15,6 +16,7 @@ from .zoo import Checkpoint, get_checkpoint, list_checkpoints
 
 __all__ = ["build_model", "pretrained", "get_preset", "list_presets", "ModelPreset",
            "load_checkpoint", "CheckpointInfo", "CheckpointError", "CheckpointDownloadError",
+           "UnsafeCheckpointError", "read_checkpoint",
            "Checkpoint", "get_checkpoint", "list_checkpoints", "TopDownEstimator",
            "optimize_for_inference",
            "KeypointSet", "get_keypoint_set"]

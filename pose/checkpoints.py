@@ -8,6 +8,9 @@ Accepted files (all loaded onto the CPU first, whatever device they were saved f
 * mmpose 1.x: ``{"meta": ..., "state_dict": {"backbone.*", "head.*"}}``;
 * any of these without ``num_batches_tracked`` buffers.
 
+Files are read by :func:`pose.checkpoint_reader.read_checkpoint`, which runs no code from them
+(a file that would is refused).
+
 A checkpoint that does not fit the model (other architecture, width, depth or joint count) is
 refused with :class:`CheckpointError` naming the offending keys and shapes; nothing is loaded
 partially. Sources may be local paths, URLs (downloaded once into ``<torch hub dir>/checkpoints``
@@ -16,10 +19,8 @@ with a SHA-256 prefix check) or names from :mod:`pose.zoo`.
 from __future__ import annotations
 
 import os
-import pickle
 import urllib.error
 import urllib.parse
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,16 +30,13 @@ import torch
 from torch import nn
 
 from . import zoo
+from .checkpoint_reader import CheckpointError, read_checkpoint
 from .zoo import hash_prefix_from_name
 
 StateDict = Dict[str, torch.Tensor]
 
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
-
-
-class CheckpointError(ValueError):
-    """The checkpoint cannot be read or does not fit the model."""
 
 
 class CheckpointDownloadError(RuntimeError):
@@ -89,7 +87,7 @@ def download_checkpoint(url: str, sha256_prefix: Optional[str] = None,
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise CheckpointDownloadError(
-            f"could not download the checkpoint {url} ({reason}).\n"
+            f"could not download the checkpoint {url} ({reason}). "
             f"Download it on a machine with internet access and put it at {target} (it is then "
             "found without downloading), or pass the path of the downloaded file instead of "
             "the URL.") from None
@@ -128,25 +126,6 @@ def resolve_checkpoint(source: Union[str, os.PathLike], progress: bool = True
                 f"{', '.join(zoo.list_checkpoints())}.")
         raise FileNotFoundError(f"checkpoint file not found: {path}.{hint}")
     return path, None
-
-
-def torch_load(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # mmpose/mmengine checkpoints keep numpy arrays and config objects in ``meta``, which
-        # the safe loader rejects; those files need full unpickling.
-        warnings.warn(f"{path} holds Python objects besides tensors (e.g. mmpose metadata); "
-                      "loading it with full unpickling. Only load checkpoints you trust.",
-                      stacklevel=3)
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({exc}). If it was "
-                              "downloaded, it may be truncated: delete it and download it again."
-                              ) from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({exc}).") from None
 
 
 def normalize_state_dict(obj: object) -> Tuple[StateDict, str, dict]:
@@ -224,8 +203,9 @@ def _suggestion(state: Mapping[str, torch.Tensor]) -> str:
     return f"The model that fits it is build_model({name!r}{joints_arg})."
 
 
-def _check_fit(model: nn.Module, state: StateDict) -> StateDict:
-    """Returns the state dict to load, or raises naming every mismatch."""
+def _check_fit(model: nn.Module, state: StateDict, path: Path) -> StateDict:
+    """Returns the state dict to load, or raises naming the file and every mismatch (one
+    line)."""
     expected = model.state_dict()
     state = OrderedDict(state)
     for key, value in expected.items():  # absent BN counters are harmless
@@ -242,20 +222,20 @@ def _check_fit(model: nn.Module, state: StateDict) -> StateDict:
         text = "; ".join(items[:limit])
         return text + (f"; ... ({len(items) - limit} more)" if len(items) > limit else "")
 
-    lines = [f"the checkpoint does not fit the model: it is {describe_state_dict(state)}, "
+    lines = [f"{path} does not fit the model: it is {describe_state_dict(state)}, "
              f"the model is {describe_state_dict(expected)}."]
     if wrong_shape:
         wrong_shape.sort(key=lambda item: not item[0].endswith("weight"))  # weights first
         lines.append(f"{len(wrong_shape)} tensors differ in shape (checkpoint vs model): " +
-                     listing([f"{k} {c} vs {m}" for k, c, m in wrong_shape]))
+                     listing([f"{k} {c} vs {m}" for k, c, m in wrong_shape]) + ".")
     if missing:
         lines.append(f"{len(missing)} model keys are missing from the checkpoint: " +
-                     listing(missing))
+                     listing(missing) + ".")
     if unexpected:
         lines.append(f"{len(unexpected)} checkpoint keys are not in the model: " +
-                     listing(unexpected))
+                     listing(unexpected) + ".")
     lines.append(_suggestion(state))
-    raise CheckpointError("\n".join(lines))
+    raise CheckpointError(" ".join(lines))
 
 
 def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
@@ -271,10 +251,16 @@ def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
         FileNotFoundError: the path does not exist.
         CheckpointDownloadError: a URL could not be downloaded or failed its hash check.
         CheckpointError: unreadable file, or keys/shapes that do not match the model.
+        UnsafeCheckpointError: a file that would run code when unpickled (see
+            :mod:`pose.checkpoint_reader`).
     """
     path, entry = resolve_checkpoint(source, progress)
-    state, fmt, meta = normalize_state_dict(torch_load(path))
-    model.load_state_dict(_check_fit(model, state), strict=True)
+    obj = read_checkpoint(path)
+    try:
+        state, fmt, meta = normalize_state_dict(obj)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    model.load_state_dict(_check_fit(model, state, path), strict=True)
     return CheckpointInfo(path=path, format=fmt, meta=meta, zoo_entry=entry)
 
 

@@ -35,9 +35,10 @@ import torch
 from torch import nn
 
 from . import zoo
-from .checkpoints import input_color
+from .checkpoints import CheckpointDownloadError, input_color
 from .fuse import fold_batchnorm
-from .registry import build_model, pretrained
+from .registry import build_model, get_preset, pretrained
+from .safe_output import atomic_path, check_outputs
 
 METADATA_KEY = "hrtrack.pose"  # JSON: preset fields + "color"
 INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
@@ -98,18 +99,18 @@ def export_onnx(model: nn.Module, path: Union[str, os.PathLike], *,
     except ImportError as error:  # the exporter needs it as well
         raise ImportError("ONNX export needs the onnx package: pip install onnx") from error
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     network = fold_batchnorm(model) if fold_bn else copy.deepcopy(model)  # model stays as is
     network = network.float().cpu().eval()
     dynamic = batch == "dynamic"
     # batch 2 as the example: torch.export specialises a size-1 axis even when marked dynamic
     example = torch.zeros(2 if dynamic else int(batch), 3, *model.preset.input_size)
-    with torch.no_grad():
-        _torch_export(network, example, path, dynamic, opset, exporter)
-    proto = onnx.load(str(path))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(model_metadata(model, color))
-    onnx.save(proto, str(path))
+    with atomic_path(path) as temporary:  # an existing file survives a failed export
+        with torch.no_grad():
+            _torch_export(network, example, temporary, dynamic, opset, exporter)
+        proto = onnx.load(str(temporary))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(model_metadata(model, color))
+        onnx.save(proto, str(temporary))
     return path
 
 
@@ -130,9 +131,13 @@ def check_onnx(model: nn.Module, path: Union[str, os.PathLike], batch: int = 2,
 def _load(name: str, weights: Optional[str]) -> nn.Module:
     if zoo.has_checkpoint(name):
         if weights is not None:
-            raise SystemExit(f"{name} is a published checkpoint: --weights does not apply")
+            raise ValueError(f"{name} is a published checkpoint: --weights does not apply")
         return pretrained(name)
     return build_model(name, weights=weights)
+
+
+# Mistakes in the options or files, reported as one line (exit code 2).
+USER_ERRORS = (KeyError, ValueError, FileNotFoundError, CheckpointDownloadError, ImportError)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -155,10 +160,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.batch != "dynamic" and not args.batch.isdigit():
         parser.error("--batch is 'dynamic' or a positive integer")
-    model = _load(args.model, args.weights).eval()
     batch = args.batch if args.batch == "dynamic" else int(args.batch)
-    path = export_onnx(model, args.output, batch=batch, opset=args.opset,
-                       fold_bn=not args.no_fold, exporter=args.exporter)
+    try:
+        weights = [("--weights", args.weights)] if args.weights and os.path.isfile(args.weights) \
+            else []
+        check_outputs([("--output", args.output)], weights, create_folders=True)
+        if not zoo.has_checkpoint(args.model):
+            get_preset(args.model)  # an unknown name is said before any work
+        model = _load(args.model, args.weights).eval()
+        path = export_onnx(model, args.output, batch=batch, opset=args.opset,
+                           fold_bn=not args.no_fold, exporter=args.exporter)
+    except USER_ERRORS as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
     h, w = model.preset.input_size
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): input [{batch}, 3, {h}, {w}], "
           f"{model.preset.num_joints} joints, opset {args.opset}")

@@ -23,7 +23,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .atomic_write import atomic_path
+from .safe_output import atomic_path
 from .export import INPUT_NAME, METADATA_KEY, export_onnx, model_metadata, resolve_exporter
 from .registry import ModelPreset
 

@@ -189,7 +189,8 @@ def test_bad_input_gives_one_clear_message(tmp_path, capsys, monkeypatch):
     assert code == 2 and "--snapshot-frame 1 is not among the frames" in err
     code, err = _run(capsys, track_video, [
         str(video), "--output-json", str(tmp_path / "x.json"), "--no-video",
-        "--pose-model", "hrnet_w32", "--pose-weights", str(shared_path(WEIGHTS))])
+        "--pose-model", "hrnet_w32", "--pose-weights", str(shared_path(WEIGHTS)),
+        "--detector-weights", str(shared_path(DETECTOR))])
     assert code == 2 and "error:" in err and "hrnet_w8" in err  # names the fitting model
     assert not (tmp_path / "x.json").exists()
     if Path("/proc/self").is_dir():  # a folder nobody, root included, can create files in
@@ -216,9 +217,10 @@ def test_offline_default_pose_model_says_what_to_fetch(tmp_path, capsys, monkeyp
     video = shared_path("data/videos/mmpose_demo.mp4")
     code, err = _run(capsys, track_video, [str(video), "--output-json",
                                            str(tmp_path / "x.json"), "--no-video"])
-    assert code == 2
+    assert code == 2 and err.count("error:") == 2  # both missing files, in one run
     assert "hrnet_w32_posetrack18_256x192-1ee951c4_20201028.pth" in err
     assert "--pose-weights" in err
+    assert "yolox_nano_8xb8-300e_humanart-40f6f0d0" in err and "--detector-weights" in err
     # the default detector on CPU, offline: the same (the pose weights are local)
     code, err = _run(capsys, track_video, [
         str(video), "--output-json", str(tmp_path / "x.json"), "--no-video", "--device", "cpu",

@@ -86,7 +86,8 @@ def test_fragmented_output_survives_a_kill(tmp_path):
     while writer.frames_written < 50 and time.time() < deadline:
         time.sleep(0.05)
     writer._container.close()  # no encoder flush, no trailer: what a kill leaves
-    assert count_frames(path) >= 20
+    assert not path.exists() and writer.partial.name == "killed.partial.mp4"
+    assert count_frames(writer.partial) >= 20
 
 
 def test_bad_videos_are_reported(tmp_path):
@@ -147,9 +148,21 @@ def test_partial_results_of_a_killed_run_can_be_finalized(tmp_path):
         writer.add_frame(k, np.ones((1, 17, 3)), np.array([[1, 1, 9, 9, 1.0]]), np.array([0]))
     writer._file.write('{"frame": 4, "peo')  # the kill cut the last line
     writer._file.flush()
+    writer._claim.release()  # as the kill does
     finalize(partial_path(out))
     data = json.loads(out.read_text())
     assert len(data["images"]) == 4 and len(data["annotations"]) == 4
+    # the same from the command line
+    second = tmp_path / "second.json"
+    writer = PoseTrackJsonWriter(second, "run", "posetrack18", 64, 64, 10.0)
+    writer.add_frame(0, np.ones((1, 17, 3)), np.array([[1, 1, 9, 9, 1.0]]), np.array([0]))
+    writer._claim.release()
+    from apps import posetrack_json
+
+    assert posetrack_json.main([str(partial_path(second))]) == 0
+    assert len(json.loads(second.read_text())["images"]) == 1
+    assert not partial_path(second).exists()
+    assert posetrack_json.main([str(tmp_path / "nope.partial.jsonl")]) == 2
 
 
 def test_propagated_boxes_never_duplicate_detections():

@@ -87,16 +87,17 @@ def test_fp16_checkpoint_loads_into_fp32_model(official_state, reference, tmp_pa
     assert (run(model, x) - y).abs().max().item() < 0.05 * y.abs().max().item()
 
 
-def test_mmpose_meta_with_python_objects_loads_with_a_warning(official_state, tmp_path):
+def test_mmpose_meta_with_numpy_objects_loads(official_state, tmp_path):
     import numpy as np
 
-    obj = {"meta": {"dataset_meta": {"sigmas": np.ones(17)}},
+    obj = {"meta": {"dataset_meta": {"sigmas": np.ones(17)}, "best_score": np.float64(0.75)},
            "state_dict": OrderedDict(("backbone." + k if not k.startswith("final") else
                                       "keypoint_head." + k, v) for k, v in official_state.items())}
     torch.save(obj, tmp_path / "mm.pth")
-    with pytest.warns(UserWarning, match="full unpickling"):
-        info = pose.load_checkpoint(pose.build_model("hrnet_w8"), tmp_path / "mm.pth")
-    assert info.format == "mmpose-0.x" and "dataset_meta" in info.meta
+    info = pose.load_checkpoint(pose.build_model("hrnet_w8"), tmp_path / "mm.pth")
+    assert info.format == "mmpose-0.x"
+    assert info.meta["dataset_meta"]["sigmas"].tolist() == [1.0] * 17
+    assert info.meta["best_score"] == 0.75
 
 
 def test_other_width_is_refused_naming_keys_and_shapes():

@@ -200,6 +200,9 @@ def test_legacy_tie_order_is_numpy_1x_introsort():
     ("frames", "2 frames but the GT has 6"),
     ("json", "malformed JSON"),
     ("repeat", "track ids repeat within frame"),
+    ("image_id", "has image_id 999999, which is no image of the file"),
+    ("nan", "has NaN or infinite keypoints"),
+    ("inf_score", "has NaN or infinite scores"),
 ])
 def test_bad_predictions_give_one_line_naming_the_file(tmp_path, capsys, problem, message):
     gt = real_gt()
@@ -209,6 +212,14 @@ def test_bad_predictions_give_one_line_naming_the_file(tmp_path, capsys, problem
     path.parent.mkdir(parents=True)
     if problem == "frames":
         pred["images"] = pred["images"][:2]
+        kept = {image["id"] for image in pred["images"]}
+        pred["annotations"] = [a for a in pred["annotations"] if a["image_id"] in kept]
+    if problem == "image_id":
+        pred["annotations"][0]["image_id"] = 999999
+    if problem == "nan":
+        pred["annotations"][0]["keypoints"][4] = float("nan")
+    if problem == "inf_score":
+        pred["annotations"][0]["scores"] = [float("inf")] * 17
     if problem == "repeat":
         pred["annotations"][1]["track_id"] = pred["annotations"][0]["track_id"]
     if problem == "json":

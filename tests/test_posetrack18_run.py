@@ -134,10 +134,10 @@ def test_bad_inputs_are_reported(tmp_path, capsys):
     assert code == 2 and "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         runner.parse_args(["--data-root", "x", "--boxes", "detections", "--output", "o"])
-    # detection files are checked before any model is loaded (the weights here do not exist)
+    # detection files are checked before any model is loaded
     root = shared_path(SAMPLE)
     base = ["--data-root", str(root), "--output", str(tmp_path / "d"), "--boxes", "detections",
-            "--pose-model", "hrnet_w8", "--pose-weights", str(tmp_path / "none.pth")]
+            "--pose-model", "hrnet_w8", "--pose-weights", str(shared_path(WEIGHTS))]
     assert runner.main(base + ["--detections", str(tmp_path / "missing.json")]) == 2
     assert "detection file not found" in capsys.readouterr().err
     coco = shared_path("data/coco_sample/test_coco_det_AP_H_56.json")  # other image ids
@@ -145,9 +145,10 @@ def test_bad_inputs_are_reported(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no boxes scoring 0.4" in err and "Traceback" not in err
     base[base.index("detections")] = "gt"
+    base[-1] = str(tmp_path / "none.pth")  # weights that do not exist: said before any work
     assert runner.main(base) == 2
     err = capsys.readouterr().err
-    assert "checkpoint file not found" in err and "Traceback" not in err
+    assert "--pose-weights" in err and "no such file" in err and "Traceback" not in err
 
 
 def test_recipe_defaults_and_explicit_options():
@@ -192,3 +193,22 @@ def test_coco_poses_in_posetrack18_slots():
     assert convert_poses(coco, "posetrack18", "posetrack18") is not None
     with pytest.raises(ValueError, match="no conversion"):
         convert_poses(coco, "mpii", "posetrack18")
+
+
+def test_oracle_needs_no_pose_network(tmp_path, monkeypatch, torch_home):
+    """--oracle feeds the annotated keypoints: the default pose network is neither downloaded
+    nor loaded (here it is not in the empty cache and downloads fail)."""
+    import urllib.error
+
+    import torch
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    out = tmp_path / "oracle"
+    args = ["--data-root", str(shared_path(SAMPLE)), "--output", str(out), "--boxes", "gt",
+            "--oracle", "--device", "cpu", "--sequences", SEQUENCES[1]]
+    assert runner.main(args) == 0
+    assert [p.stem for p in out.glob("*.json")] == [SEQUENCES[1]]
+    assert not list(torch_home.rglob("*.pth"))

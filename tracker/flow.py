@@ -63,11 +63,12 @@ class OpticalFlow:
         from torchvision.models.optical_flow import Raft_Small_Weights, raft_small
 
         if self._raft is None:
+            from pose.checkpoint_reader import read_checkpoint
             from pose.checkpoints import download_checkpoint
 
             model = raft_small(weights=None)
             path = download_checkpoint(Raft_Small_Weights.DEFAULT.url)
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            model.load_state_dict(read_checkpoint(path))
             self._raft = model.eval().to(self.device)
         h, w = prev.shape[:2]
         ph, pw = (8 - h % 8) % 8, (8 - w % 8) % 8

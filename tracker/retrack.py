@@ -7,7 +7,8 @@ Each file's frames are processed in ``images`` order with the poses only (no vid
 motion is predicted by the tracker's motion model). Frames that carry no poses - as PoseTrack's
 unlabelled frames in prediction files - are skipped and do not age tracks. Working offline, a
 track's poses from before its confirmation get its identity too; poses of no confirmed track get
-one-off ids. Files are written atomically; everything else in them is kept.
+one-off ids. Files are written atomically; everything else in them is kept. An output folder
+that would overwrite the input files is refused.
 """
 from __future__ import annotations
 
@@ -20,11 +21,29 @@ from typing import List, Optional
 import numpy as np
 from tqdm import tqdm
 
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import OutputError, check_outputs, write_json_atomic
 
 from .matching import MATCHERS
 from .similarity import SIMILARITIES
 from .tracker import PoseTracker, TrackerConfig
+
+
+def read_predictions(path: Path) -> dict:
+    """A prediction file's content, checked to be a PoseTrack18 object; ValueError names the
+    file and what is wrong."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: malformed JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images", []), list) \
+            or not isinstance(data.get("annotations", []), list):
+        raise ValueError(f"{path}: not a PoseTrack18 prediction file (expected an object with "
+                         f"'images' and 'annotations' lists, found {type(data).__name__})")
+    for ann in data.get("annotations", []):
+        if not isinstance(ann, dict) or "image_id" not in ann or "keypoints" not in ann:
+            raise ValueError(f"{path}: annotation {ann.get('id') if isinstance(ann, dict) else ann!r}"
+                             " needs 'image_id' and 'keypoints'")
+    return data
 
 
 def retrack_file(data: dict, config: TrackerConfig) -> dict:
@@ -86,18 +105,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not files:
         print(f"error: no *.json prediction files in {args.input}", file=sys.stderr)
         return 2
-    config = TrackerConfig(similarity=args.similarity, matching=args.matching,
-                           threshold=args.threshold, max_lost=args.max_lost, fps=args.fps,
-                           flow=None, keypoints=args.keypoints)
-    args.output.mkdir(parents=True, exist_ok=True)
-    for path in tqdm(files, desc="files", disable=not sys.stderr.isatty()):
-        try:
-            data = json.loads(path.read_text())
-            out = retrack_file(data, config)
-        except (json.JSONDecodeError, KeyError, ValueError) as exc:
-            print(f"error: {path}: cannot re-track ({exc})", file=sys.stderr)
-            return 2
-        write_json_atomic(out, args.output / path.name)
+    try:
+        config = TrackerConfig(similarity=args.similarity, matching=args.matching,
+                               threshold=args.threshold, max_lost=args.max_lost, fps=args.fps,
+                               flow=None, keypoints=args.keypoints)
+        check_outputs([("--output", args.output / path.name) for path in files],
+                      [("--input", path) for path in files], create_folders=True)
+        for path in tqdm(files, desc="files", disable=not sys.stderr.isatty()):
+            data = read_predictions(path)
+            try:
+                data = retrack_file(data, config)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise ValueError(f"{path}: cannot re-track ({exc})") from None
+            write_json_atomic(data, args.output / path.name)
+    except (OutputError, ValueError, KeyError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
     print(f"{len(files)} files re-tracked into {args.output}")
     return 0
 

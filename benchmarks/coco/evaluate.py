@@ -12,6 +12,7 @@ keypoint results, and scored with pycocotools.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 import pose
 from pose.allocator import retain_freed_memory
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import check_outputs, write_json_atomic
 from pose.datasets.coco import detection_boxes, ground_truth_boxes, load_coco, read_rgb
 from pose.estimator import PreparedCrops, TopDownEstimator, prepare_crops
 from pose.keypoints import get_keypoint_set
@@ -143,20 +144,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     retain_freed_memory()  # batches of 64 persons: the activations reuse the last batch's memory
-    checkpoint = None if args.random_weights else (
-        args.checkpoint or pose.get_preset(args.model).default_weights)
     try:
+        checkpoint = None if args.random_weights else (
+            args.checkpoint or pose.get_preset(args.model).default_weights)
+        inputs = [("--annotations", args.annotations), ("--detections", args.detections)]
+        if checkpoint and os.path.isfile(checkpoint):
+            inputs.append(("--checkpoint", checkpoint))
+        check_outputs([("--output", args.output), ("--stats-json", args.stats_json)], inputs,
+                      create_folders=True)
         stats = evaluate(args.images, args.annotations, args.model, checkpoint, args.output,
                          args.detections, args.det_score_threshold, not args.no_flip,
                          args.device, args.batch_size, workers=args.workers,
                          soft_nms=args.soft_nms, decode=args.decode,
                          progress=not args.no_progress)
+        if args.stats_json:
+            write_json_atomic(stats, args.stats_json)
     except (FileNotFoundError, ValueError, KeyError, pose.CheckpointDownloadError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else exc
         print(f"error: {message}", file=sys.stderr)
         return 2
-    if args.stats_json:
-        write_json_atomic(stats, args.stats_json)
     return 0
 
 

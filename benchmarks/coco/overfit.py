@@ -18,7 +18,7 @@ from typing import Callable, List, Optional
 
 import torch
 
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 from pose.datasets.coco import load_coco
 from pose.keypoints import KeypointSet, get_keypoint_set
 from pose.training.augment import AugmentConfig

@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from pose.atomic_write import atomic_path
+from pose.safe_output import atomic_path
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 PEDESTRIAN_CLASSES = (1,)  # MOT16/17/20

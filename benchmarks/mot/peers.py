@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 from tracker import PoseTracker, TrackerConfig
 
 from . import synthetic

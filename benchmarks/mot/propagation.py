@@ -28,7 +28,7 @@ from typing import List, Optional
 import numpy as np
 
 from apps.pipeline import PoseTrackingPipeline
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 from tracker import PoseTracker, TrackerConfig
 from tracker.similarity import box_iou
 

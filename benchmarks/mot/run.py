@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from apps.components import (AppError, DEFAULT_DETECTOR, add_tracker_arguments, load_detector,
                              pick_device, run_reporting_errors, tracker_config)
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import check_outputs, write_json_atomic
 from tracker import PoseTracker, TrackerConfig
 
 from .files import (GroundTruth, MotFormatError, Sequence, read_detections, read_ground_truth,
@@ -89,9 +89,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def check_inputs(args: argparse.Namespace) -> List[SequenceRun]:
     """Every sequence, detection and ground-truth file read and checked, and the outputs
-    placed (raises :class:`AppError` with one line)."""
-    runs, names = [], {}
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    checked (:func:`pose.safe_output.check_outputs`: never over an input or each other);
+    raises :class:`AppError` or :class:`pose.safe_output.OutputError` with one line."""
+    runs, names, inputs = [], {}, []
     for root in args.sequences:
         try:
             sequence = read_sequence(root)
@@ -106,16 +106,16 @@ def check_inputs(args: argparse.Namespace) -> List[SequenceRun]:
             raise AppError(f"two sequences are named {sequence.name} ({names[sequence.name]} and "
                            f"{root}): their results would overwrite each other")
         names[sequence.name] = root
-        inputs = [sequence.gt_path, sequence.det_path, sequence.root / "seqinfo.ini"]
+        for path in (sequence.gt_path, sequence.det_path, sequence.root / "seqinfo.ini",
+                     *sequence.images):
+            if path.exists():
+                inputs.append((f"{sequence.name}'s", path))
         if args.detections is not None:
-            inputs.append(sequence.root / args.detections)
-        if any(run.output.resolve() == p.resolve() for p in inputs if p.exists()):
-            raise AppError(f"--output-dir {args.output_dir}: {run.output.name} would overwrite "
-                           f"an input of {sequence.name}; write the results elsewhere")
+            inputs.append((f"{sequence.name}'s", sequence.root / args.detections))
         runs.append(run)
-    metrics = metrics_path(args)
-    if any(metrics.resolve() == run.output.resolve() for run in runs):
-        raise AppError(f"--json {metrics} is also a result file; choose another name")
+    check_outputs([("--output-dir", run.output) for run in runs]
+                  + [("--json", metrics_path(args))], inputs, create_folders=True)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
     return runs
 
 

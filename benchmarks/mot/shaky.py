@@ -20,7 +20,7 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 
 from . import run as runner
 from .files import read_sequence

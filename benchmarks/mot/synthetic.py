@@ -32,7 +32,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from benchmarks.shared_data import SHARED_DATA
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 from tracker import PoseTracker, TrackerConfig
 from tracker.similarity import box_area
 

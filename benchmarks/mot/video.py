@@ -24,7 +24,7 @@ import numpy as np
 
 from apps import track_video
 from apps.video_io import VideoWriter
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import write_json_atomic
 
 from .files import read_ground_truth, read_sequence, xywh_to_xyxy
 from .metrics import accumulate, format_table, summarize

@@ -24,7 +24,7 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 
 from apps.posetrack_json import category
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import OutputError, check_outputs, write_json_atomic
 from pose.keypoints import POSETRACK18
 
 from .files import PoseTrackFormatError
@@ -48,13 +48,18 @@ def prediction_file(gt: dict, poses: Dict[int, List[dict]]) -> dict:
     return {"images": gt["images"], "annotations": annotations, "categories": categories}
 
 
-def _load_json(path: Path, what: str):
+def _load_json(path: Path, what: str, kind: type = dict):
+    """The JSON content of ``path``, checked to be a ``kind`` (a PoseTrack18 object: a dict)."""
     if not path.is_file():
         raise PoseTrackFormatError(f"{path}: {what} not found")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise PoseTrackFormatError(f"{path}: malformed JSON ({exc})") from None
+    if not isinstance(data, kind):
+        raise PoseTrackFormatError(f"{path}: expected a JSON {'object' if kind is dict else 'list'}"
+                                   f" as the {what}, found {type(data).__name__}")
+    return data
 
 
 def from_coco_results(results: Iterable[dict], gt_dir: Path, out_dir: Path) -> int:
@@ -116,17 +121,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.source == "coco":
-            results = _load_json(args.results, "results file")
-            if not isinstance(results, list):
-                raise PoseTrackFormatError(f"{args.results}: expected a list of COCO results")
+            gt_files = sorted(Path(args.gt).glob("*.json"))
+            check_outputs([("--output", args.output / p.name) for p in gt_files],
+                          [("--results", args.results)] + [("--gt", p) for p in gt_files],
+                          create_folders=True)
+            results = _load_json(args.results, "results file", list)
             used = from_coco_results(results, args.gt, args.output)
             print(f"{used} poses of {len(results)} written to {args.output}")
         else:
+            check_outputs([("--output", args.output)], [("--tracks", args.tracks),
+                                                        ("--gt", args.gt)], create_folders=True)
             converted = from_hrtrack(_load_json(args.tracks, "tracking output"),
                                      _load_json(args.gt, "GT file"))
             write_json_atomic(converted, args.output)
             print(f"{len(converted['annotations'])} poses written to {args.output}")
-    except (PoseTrackFormatError, KeyError) as exc:
+    except (PoseTrackFormatError, OutputError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import OutputError, check_outputs, write_json_atomic
 
 from .files import PoseTrackFormatError
 from .poseval import COLUMNS, evaluate_folders
@@ -56,10 +56,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
+        if args.json is not None:  # checked before the work: never over a GT or prediction file
+            inputs = [("--gt", p) for p in sorted(args.gt.glob("*.json"))] + \
+                [("--pred", p) for p in sorted(args.pred.glob("*.json"))]
+            check_outputs([("--json", args.json)], inputs, create_folders=True)
         result = evaluate_folders(args.gt, args.pred, per_sequence=args.per_sequence,
                                   progress=sys.stderr.isatty(),
                                   legacy_ties=args.tie_order == "numpy1")
-    except PoseTrackFormatError as exc:
+    except (PoseTrackFormatError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tables = result.tables()
@@ -75,7 +79,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             out["per_sequence"] = {n: {k: (_clean(v) if isinstance(v, float) else v)
                                        for k, v in row.items()}
                                    for n, row in result.per_sequence.items()}
-        write_json_atomic(out, args.json, indent=2)
+        try:
+            write_json_atomic(out, args.json, indent=2)
+        except OutputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -19,6 +19,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from pose.safe_output import write_json_atomic
+
 from ..shared_data import POSETRACK18_GT_SAMPLE as DEFAULT_SAMPLE
 from . import synthetic
 from .poseval import evaluate_folders
@@ -76,7 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
           f"evaluated (AP + MOTA) in {seconds:.2f} s; AP {tables['AP']['Total']:.1f}, "
           f"MOTA {tables['MOTA']['Total']:.1f}")
     if args.json:
-        args.json.write_text(json.dumps(dict(size, seconds=seconds)))
+        write_json_atomic(dict(size, seconds=seconds), args.json)
     return 0
 
 

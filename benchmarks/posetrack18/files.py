@@ -91,6 +91,11 @@ def _person_arrays(people: List[dict], table: List[Optional[int]], slots: np.nda
         raise PoseTrackFormatError(
             f"{path}: people of image {image.get('id')} need 'track_id' and {len(table)}x3 "
             f"'keypoints' ({exc})") from None
+    not_finite = ~np.isfinite(kp).all(axis=(1, 2))
+    if not_finite.any():
+        ann = people[int(np.argmax(not_finite))]
+        raise PoseTrackFormatError(f"{path}: annotation {ann.get('id', '?')} of image "
+                                   f"{image.get('id')} has NaN or infinite keypoints")
     xy[:, targets] = kp[..., :2]
     present[:, targets] = ~((kp[..., 0] == 0) & (kp[..., 1] == 0) & (kp[..., 2] == 0))
     for p, ann in enumerate(people):
@@ -100,7 +105,11 @@ def _person_arrays(people: List[dict], table: List[Optional[int]], slots: np.nda
                 raise PoseTrackFormatError(
                     f"{path}: annotation {ann.get('id', p)} has {len(joint_scores)} scores for "
                     f"{len(table)} keypoints")
-            scores[p, targets] = np.asarray(joint_scores, dtype=np.float64)[slots]
+            values = np.asarray(joint_scores, dtype=np.float64)
+            if not np.isfinite(values).all():
+                raise PoseTrackFormatError(f"{path}: annotation {ann.get('id', p)} of image "
+                                           f"{image.get('id')} has NaN or infinite scores")
+            scores[p, targets] = values[slots]
     if ground_truth:
         try:
             boxes = np.asarray([a["bbox_head"] for a in people], dtype=np.float64)
@@ -122,11 +131,21 @@ def load_frames(path: Path, ground_truth: bool) -> List[Frame]:
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
         raise PoseTrackFormatError(f"{path}: not a PoseTrack18 file (needs 'images' and "
                                    "'annotations')")
+    if not isinstance(data["images"], list) or not isinstance(data["annotations"], list) \
+            or not all(isinstance(x, dict) for x in data["images"] + data["annotations"]):
+        raise PoseTrackFormatError(f"{path}: 'images' and 'annotations' must be lists of "
+                                   "objects")
     table = _slot_table(data, path)
     slots = np.array([i for i, t in enumerate(table) if t is not None])
     targets = np.array([t for t in table if t is not None])
+    image_ids = {image.get("id") for image in data["images"]}
     by_image = {}
-    for ann in data["annotations"]:
+    for k, ann in enumerate(data["annotations"]):
+        if ann.get("image_id") not in image_ids:
+            raise PoseTrackFormatError(
+                f"{path}: annotation {ann.get('id', f'#{k}')} has image_id "
+                f"{ann.get('image_id')!r}, which is no image of the file (a result computed "
+                "without it would be wrong)")
         by_image.setdefault(ann.get("image_id"), []).append(ann)
     frames = []
     for image in data["images"]:

@@ -30,9 +30,10 @@ import torch
 from tqdm import tqdm
 
 from apps.components import (AppError, add_model_arguments, add_tracker_arguments,
-                             build_components, run_reporting_errors)
+                             build_components, check_model_options, fetch_model_files,
+                             model_files, run_reporting_errors)
 from apps.posetrack_json import category, person_annotation
-from pose.atomic_write import write_json_atomic
+from pose.safe_output import check_outputs, write_json_atomic
 from pose.datasets.coco import read_rgb
 from pose.datasets.posetrack18 import PoseTrackSequence, gt_box, read_sequences
 from pose.keypoints import POSETRACK18, convert_poses
@@ -77,6 +78,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error("--boxes detections needs --detections FILE")
     if args.oracle and args.boxes != "gt":
         parser.error("--oracle needs --boxes gt")
+    if args.oracle and args.pose_nms is not None:
+        parser.error("--pose-nms does not apply with --oracle (no pose network)")
     if args.boxes not in ("gt", "detections"):
         args.detector = args.boxes
     if args.pose_nms is None and not args.oracle:
@@ -212,12 +215,29 @@ def gt_folder(args: argparse.Namespace, sequences: List[PoseTrackSequence]) -> P
     return folder
 
 
+def check_run_outputs(args: argparse.Namespace, sequences: List[PoseTrackSequence]) -> None:
+    """Refuses, before any work, outputs that would overwrite an annotation, detection or
+    weights file (e.g. ``--output`` naming the annotation folder) or each other."""
+    outputs = [("--output", args.output / prediction_name(s)) for s in sequences]
+    if args.evaluate:
+        outputs.append(("--json", args.json))
+        if not (annotation_source(args).is_dir() and not args.sequences):
+            folder = args.output.parent / f"{args.output.name}_gt"
+            outputs += [("the GT copy for the evaluator", folder / prediction_name(s))
+                        for s in sequences]
+    inputs = [("--annotations", s.source) for s in sequences]
+    inputs += [("--detections", args.detections)] + model_files(args)
+    check_outputs(outputs, inputs, create_folders=True)
+
+
 def run(args: argparse.Namespace) -> int:
     rank, world = distributed_rank()
     sequences = load_sequences(args)
+    check_model_options(args, use_detector=args.boxes not in ("gt", "detections"),
+                        use_pose=not args.oracle)
+    check_run_outputs(args, sequences)
     mine = sequences[rank::world]
     todo = [s for s in mine if args.overwrite or not (args.output / prediction_name(s)).exists()]
-    args.output.mkdir(parents=True, exist_ok=True)
     print(f"[rank {rank}/{world}] {len(sequences)} sequences, {len(mine)} here, "
           f"{len(mine) - len(todo)} already written", file=sys.stderr)
     if todo:
@@ -225,8 +245,11 @@ def run(args: argparse.Namespace) -> int:
         if world > 1 and args.device in (None, "cuda") and torch.cuda.is_available():
             args.device = f"cuda:{local_rank % torch.cuda.device_count()}"  # one GPU per rank
         box_source = BoxSource(args, sequences)  # checks a detection file before the models
-        components = build_components(args, detect_every=1,
-                                      use_detector=args.boxes not in ("gt", "detections"))
+        use_detector = args.boxes not in ("gt", "detections")
+        fetch_model_files(args, use_detector, use_pose=not args.oracle)
+        components = build_components(args, detect_every=1, use_detector=use_detector,
+                                      pose_layout=POSETRACK18.name if args.oracle else None)
+        args.output.mkdir(parents=True, exist_ok=True)
         components.pipeline.pose_nms = args.pose_nms
         components.pipeline.min_box_score = args.box_threshold
         layout = components.keypoint_set.name

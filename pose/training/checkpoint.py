@@ -17,12 +17,12 @@ from typing import Any, Dict, Union
 import numpy as np
 import torch
 
-from ..atomic_write import atomic_path
-from ..checkpoints import CheckpointError
+from ..safe_output import atomic_path
+from ..checkpoint_reader import CheckpointError, read_checkpoint
 
 
 def save_atomic(obj: Any, path: Union[str, os.PathLike]) -> None:
-    """``torch.save`` through :func:`pose.atomic_write.atomic_path`: an interrupted write never
+    """``torch.save`` through :func:`pose.safe_output.atomic_path`: an interrupted write never
     leaves a truncated checkpoint."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -33,10 +33,10 @@ def load_training_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint to resume from not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
-        raise CheckpointError(f"{path} is not a readable training checkpoint ({exc})") from None
+    state = read_checkpoint(path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a training checkpoint of this engine (it holds a "
+                              f"{type(state).__name__})")
     missing = [k for k in ("state_dict", "optimizer", "scheduler", "epoch") if k not in state]
     if missing:
         raise CheckpointError(f"{path} is not a training checkpoint of this engine (it lacks "

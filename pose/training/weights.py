@@ -14,7 +14,7 @@ from typing import List, Union
 import torch
 from torch import nn
 
-from ..checkpoints import torch_load, normalize_state_dict, resolve_checkpoint
+from ..checkpoints import normalize_state_dict, read_checkpoint, resolve_checkpoint
 
 HEAD_PREFIXES = ("deconv_layers", "final_layer")
 
@@ -47,7 +47,7 @@ def load_backbone(model: nn.Module, path: Union[str, os.PathLike]) -> List[str]:
     (the classification head and anything of the pose head are skipped). Returns the names
     loaded; raises if none fits."""
     local, _ = resolve_checkpoint(path)
-    state, _, _ = normalize_state_dict(torch_load(local))
+    state, _, _ = normalize_state_dict(read_checkpoint(local))
     own = model.state_dict()
     fitting = {k: v for k, v in state.items()
                if k in own and v.shape == own[k].shape and not k.startswith(HEAD_PREFIXES)}
