@@ -27,6 +27,9 @@ from pose.allocator import retain_freed_memory
 from pose.inference import ENGINES, optimize_for_inference, resolve_engine
 from pose.checkpoints import CheckpointDownloadError, CheckpointError, resolve_checkpoint
 from pose.keypoints import KeypointSet, get_keypoint_set
+from tracker.flow import FLOW_METHODS
+from tracker.matching import MATCHERS
+from tracker.similarity import SIMILARITIES
 from tracker.tracker import PoseTracker, TrackerConfig
 
 from .pipeline import PoseTrackingPipeline, StageTimer
@@ -122,7 +125,10 @@ def _is_local_file(source: Optional[str]) -> bool:
 def check_model_options(args: argparse.Namespace, use_detector: bool = True,
                         use_pose: bool = True) -> None:
     """Checks the model options before anything is opened or loaded: known pose model and
-    detector names, a usable ``--device``, and weights files that exist."""
+    detector names, a usable ``--device``, and weights files that exist (``--pose-model none``:
+    no pose model); and the tracker's options."""
+    use_pose = use_pose and pose_tracking(args)
+    check_tracker_options(args)
     pick_device(args.device)
     if use_pose and not zoo.has_checkpoint(args.pose_model):
         pose.get_preset(args.pose_model)  # KeyError listing the known names
@@ -157,11 +163,14 @@ def fetch_model_files(args: argparse.Namespace, use_detector: bool = True,
 
     device = pick_device(args.device)
     problems = []
-    if zoo.has_checkpoint(args.pose_model) and args.pose_weights is None:
+    use_pose = use_pose and pose_tracking(args)
+    if not use_pose:
+        source = None
+    elif zoo.has_checkpoint(args.pose_model) and args.pose_weights is None:
         source = args.pose_model
     else:
         source = args.pose_weights or pose.get_preset(args.pose_model).default_weights
-    if use_pose and source is not None:
+    if source is not None:
         try:
             resolve_checkpoint(source)
         except CheckpointDownloadError as exc:
@@ -198,10 +207,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) 
         group.add_argument("--detector-weights", default=None,
                            help="detector file (ONNX file, state dict or mmdet checkpoint); "
                                 "default: the published weights, downloaded once")
-        group.add_argument("--box-threshold", type=float, default=0.5,
-                           help="minimum person box score (default %(default)s)")
+        group.add_argument("--box-threshold", type=float,
+                           default=TrackerConfig.box_threshold,
+                           help="score of a confident person box (default %(default)s); weaker "
+                                f"boxes down to {TrackerConfig.low_box_threshold} only continue "
+                                "tracks")
     group.add_argument("--pose-model", default=DEFAULT_POSE_MODEL,
-                       help=f"published checkpoint or preset name (default {DEFAULT_POSE_MODEL})")
+                       help=f"published checkpoint or preset name (default {DEFAULT_POSE_MODEL}); "
+                            "none: track the person boxes alone")
     group.add_argument("--pose-weights", default=None,
                        help="checkpoint path, URL or name to load into --pose-model")
     group.add_argument("--pose-backend", choices=("auto", *ENGINES), default="auto",
@@ -216,35 +229,74 @@ def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) 
                        help="skip the flip test (about twice as fast, slightly less accurate)")
 
 
-def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
+def add_tracker_arguments(parser: argparse.ArgumentParser, poses: bool = True) -> None:
+    """The tracker's options; defaults and choices come from :class:`TrackerConfig` and the
+    tracker's tables, so the command line and the API cannot disagree. ``poses=False``: only
+    those that matter when tracking boxes alone."""
     defaults = TrackerConfig()
     group = parser.add_argument_group("tracking")
-    group.add_argument("--similarity", choices=("oks", "iou", "both"),
-                       default=defaults.similarity, help="track-pose similarity")
-    group.add_argument("--matching", choices=("greedy", "hungarian"),
-                       default=defaults.matching)
-    group.add_argument("--flow", choices=("dis", "farneback", "raft", "none"),
-                       default=defaults.flow, help="optical flow for propagation")
-    group.add_argument("--max-lost", type=int, default=defaults.max_lost,
-                       help="frames a lost track is kept for re-identification")
-    group.add_argument("--smoothing", choices=("none", "one_euro", "kalman"), default="none")
+    similarities = tuple(SIMILARITIES) if poses else tuple(s for s in SIMILARITIES if s != "oks")
+    group.add_argument("--similarity", choices=similarities, default=defaults.similarity,
+                       help=f"track-detection similarity (default {defaults.similarity}: IoU, "
+                            "plus OKS where there are poses)")
+    group.add_argument("--matching", choices=tuple(MATCHERS), default=defaults.matching,
+                       help=f"default {defaults.matching}")
+    group.add_argument("--flow", choices=("none", *FLOW_METHODS), default=defaults.flow or "none",
+                       help="optical flow that measures the camera's motion, which moves every "
+                            f"track (default {defaults.flow or 'none'}; none: a fixed camera)")
+    group.add_argument("--max-lost", type=float, default=defaults.max_lost, metavar="SECONDS",
+                       help=f"how long a lost track is kept for re-identification (default "
+                            f"{defaults.max_lost} s)")
+    group.add_argument("--propagation", type=float, default=defaults.propagation,
+                       metavar="SECONDS",
+                       help="keep reporting a tracked person the detector misses, at the "
+                            "predicted box (with a pose model: where it finds the person), for "
+                            f"up to SECONDS (default {defaults.propagation}; 0: off)")
+    if not poses:
+        return
+    group.add_argument("--smoothing", choices=("none", "one_euro", "kalman"),
+                       default=defaults.smoothing or "none", help="of the output poses")
     group.add_argument("--min-joints", type=int, default=defaults.min_joints, metavar="N",
                        help=f"joints scoring above {defaults.joint_threshold} a pose needs to "
-                            f"start a track (default {defaults.min_joints}; 0: every person)")
-    group.add_argument("--propagation", choices=("box", "pose"), default="box",
-                       help="carry a person into the next frame by shifting its box with the "
-                            "flow (default), or as the box around its flow-moved joints "
-                            "(the paper)")
-    group.add_argument("--no-box-propagation", action="store_true",
-                       help="on detector frames use the detections only (by default tracked "
-                            "people the detector missed are added from the previous frame)")
+                            f"start a track or to confirm a propagated box (default "
+                            f"{defaults.min_joints}; 0: any)")
+
+
+def tracker_config(args: argparse.Namespace, keypoints: str = "coco",
+                   fps: float = 30.0) -> TrackerConfig:
+    """The :class:`TrackerConfig` of the options (``--box-threshold`` is the confident-detection
+    threshold; checked here, before anything loads)."""
+    default = TrackerConfig()
+    smoothing = getattr(args, "smoothing", "none")
+    fields = dict(similarity=args.similarity, matching=args.matching,
+                  flow=None if args.flow == "none" else args.flow, max_lost=args.max_lost,
+                  min_joints=getattr(args, "min_joints", default.min_joints),
+                  propagation=args.propagation,
+                  smoothing=None if smoothing in (None, "none") else smoothing,
+                  keypoints=keypoints, fps=fps)
+    if getattr(args, "box_threshold", None) is not None:
+        margin = default.new_track_threshold - default.box_threshold  # ByteTrack's 0.1
+        fields.update(box_threshold=args.box_threshold,
+                      low_box_threshold=min(default.low_box_threshold, args.box_threshold),
+                      new_track_threshold=args.box_threshold + margin)
+        if hasattr(args, "new_track_threshold"):  # None: every confident box may start one
+            fields["new_track_threshold"] = (args.new_track_threshold
+                                             if args.new_track_threshold is not None
+                                             else args.box_threshold)
+    config = TrackerConfig(**fields)
+    try:
+        config.check()
+    except ValueError as exc:
+        raise AppError(f"tracker options: {exc}") from None
+    return config
 
 
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     """The options both apps share: models, tracking, ``--detect-every``, ``--draw-boxes``."""
     parser.add_argument("--detect-every", type=int, default=1, metavar="K",
-                        help="run the detector every K frames, carry people between by "
-                             "optical flow (default 1)")
+                        help="run the detector every K frames; between, people are carried at "
+                             "their predicted boxes where the pose network finds them "
+                             "(default 1)")
     parser.add_argument("--draw-boxes", action="store_true", help="outline person boxes")
     add_model_arguments(parser)
     add_tracker_arguments(parser)
@@ -255,14 +307,39 @@ def parse_app_arguments(parser: argparse.ArgumentParser,
     args = parser.parse_args(argv)
     if args.detect_every < 1:
         parser.error("--detect-every must be at least 1")
+    if args.detect_every > 1 and not pose_tracking(args):
+        parser.error("--detect-every above 1 carries people between detector frames where the "
+                     "pose network finds them; with --pose-model none every frame is detected")
     return args
 
 
 @dataclass
 class Components:
     pipeline: PoseTrackingPipeline
-    keypoint_set: KeypointSet
+    keypoint_set: Optional[KeypointSet]  # None when tracking boxes alone
     description: str
+
+
+def layout_name(components: Components) -> Optional[str]:
+    """The joint layout's name of the poses (None when tracking boxes alone)."""
+    return components.keypoint_set.name if components.keypoint_set is not None else None
+
+
+def pose_tracking(args: argparse.Namespace) -> bool:
+    """Whether the options ask for a pose network (``--pose-model none``: boxes only)."""
+    return str(args.pose_model).lower() != "none"
+
+
+def check_tracker_options(args: argparse.Namespace) -> None:
+    """Option combinations that cannot work, found before anything loads."""
+    if not pose_tracking(args):
+        if args.similarity == "oks":
+            raise AppError("--similarity oks compares poses; with --pose-model none use iou or "
+                           "both (both: IoU where there are no poses)")
+        if getattr(args, "pose_weights", None):
+            raise AppError("--pose-weights given with --pose-model none: name the pose model, "
+                           "or drop --pose-weights to track boxes alone")
+    tracker_config(args)
 
 
 def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: int = 1,
@@ -273,67 +350,71 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
     network activations reuse the last frame's.
 
     ``--pose-backend auto`` that cannot use onnxruntime (it fails to load or export) warns and
-    runs the network with PyTorch. ``pose_layout`` (a joint layout name): no pose network is
-    loaded; every frame's poses, in that layout, are given to the pipeline (an oracle)."""
+    runs the network with PyTorch. ``--pose-model none`` loads no pose network: the boxes are
+    tracked alone (``Components.keypoint_set`` is None). ``pose_layout`` (a joint layout name):
+    no pose network is loaded; every frame's poses, in that layout, are given to the pipeline
+    (an oracle)."""
     device = pick_device(args.device)
     if pose_layout is not None:
         return _components_without_pose(args, device, pose_layout, fps, use_detector)
-    backend = resolve_engine(args.pose_backend, device)
-    model = load_pose_model(args.pose_model, args.pose_weights, device)
-    network = model
-    if backend == "cudagraph":  # captured now, so that the first frames do not wait
-        network = optimize_for_inference(model, dtype=torch.float16, cuda_graphs=True).warmup()
-    elif backend == "onnxruntime":
-        try:
-            network = onnx_network(model, device)
-        except Exception as exc:
-            if args.pose_backend != "auto":
-                raise
-            print(f"warning: onnxruntime unavailable ({str(exc).splitlines()[0]}); running the "
-                  "pose network with PyTorch (--pose-backend torch skips this attempt)",
-                  file=sys.stderr)
-            backend, network = "torch", model.to(device)
-    # on a GPU the crops are sampled there from the uploaded frame (grid_sample)
-    estimator = pose.TopDownEstimator(network, flip=not args.no_flip, device=device,
-                                      crop="grid" if device.type == "cuda" else "exact")
-    layout = model.preset.keypoints
-    tracker = _tracker(args, layout, fps, device)
-    detector, det_text = _detector(args, device, use_detector)
+    check_tracker_options(args)
+    estimator, layout, backend, weights = None, "coco", "torch", None
+    if pose_tracking(args):
+        backend = resolve_engine(args.pose_backend, device)
+        model = load_pose_model(args.pose_model, args.pose_weights, device)
+        network = model
+        if backend == "cudagraph":  # captured now, so that the first frames do not wait
+            network = optimize_for_inference(model, dtype=torch.float16,
+                                             cuda_graphs=True).warmup()
+        elif backend == "onnxruntime":
+            try:
+                network = onnx_network(model, device)
+            except Exception as exc:
+                if args.pose_backend != "auto":
+                    raise
+                print(f"warning: onnxruntime unavailable ({str(exc).splitlines()[0]}); running "
+                      "the pose network with PyTorch (--pose-backend torch skips this attempt)",
+                      file=sys.stderr)
+                backend, network = "torch", model.to(device)
+        # on a GPU the crops are sampled there from the uploaded frame (grid_sample)
+        estimator = pose.TopDownEstimator(network, flip=not args.no_flip, device=device,
+                                          crop="grid" if device.type == "cuda" else "exact")
+        layout = model.preset.keypoints
+        weights = getattr(getattr(model, "checkpoint", None), "path", None)
+    config = tracker_config(args, layout, fps)
+    tracker = PoseTracker(config, device=str(device))
+    detector, det_text = _detector(args, device, use_detector, config)
     pipeline = PoseTrackingPipeline(estimator, tracker, detector, detect_every=detect_every,
-                                    propagate_boxes=not args.no_box_propagation,
+                                    propagate_boxes=config.propagation > 0,
                                     timer=StageTimer())
-    weights = getattr(getattr(model, "checkpoint", None), "path", None)
-    description = (f"{det_text}, pose {args.pose_model}"
-                   f"{f' ({weights.name})' if weights is not None else ''}, "
-                   f"{'flip test, ' if not args.no_flip else ''}"
-                   f"{'' if backend == 'torch' else backend + ', '}{device}")
+    if estimator is None:
+        description = f"{det_text}, boxes only (no pose model), {device}"
+    else:
+        description = (f"{det_text}, pose {args.pose_model}"
+                       f"{f' ({weights.name})' if weights is not None else ''}, "
+                       f"{'flip test, ' if not args.no_flip else ''}"
+                       f"{'' if backend == 'torch' else backend + ', '}{device}")
     retain_freed_memory()  # from here on: what loading freed has gone back to the system
-    return Components(pipeline, get_keypoint_set(layout), description)
+    return Components(pipeline, get_keypoint_set(layout) if estimator is not None else None,
+                      description)
 
 
-def _tracker(args: argparse.Namespace, layout: str, fps: float,
-             device: torch.device) -> PoseTracker:
-    config = TrackerConfig(similarity=args.similarity, matching=args.matching,
-                           flow=None if args.flow == "none" else args.flow,
-                           max_lost=args.max_lost, min_joints=args.min_joints,
-                           smoothing=None if args.smoothing == "none" else args.smoothing,
-                           propagation=args.propagation, keypoints=layout, fps=fps)
-    return PoseTracker(config, device=str(device))
-
-
-def _detector(args: argparse.Namespace, device: torch.device, use_detector: bool) -> tuple:
-    """``(detector or None, description)``."""
+def _detector(args: argparse.Namespace, device: torch.device, use_detector: bool,
+              config: TrackerConfig) -> tuple:
+    """``(detector or None, description)``; the detector keeps boxes down to the tracker's
+    ``low_box_threshold``."""
     if not use_detector:
         return None, "boxes given"
-    detector = load_detector(args.detector, args.detector_weights, device, args.box_threshold)
+    detector = load_detector(args.detector, args.detector_weights, device,
+                             config.low_box_threshold)
     return detector, f"detector {args.detector or DEFAULT_DETECTOR[device.type]}"
 
 
 def _components_without_pose(args: argparse.Namespace, device: torch.device, layout: str,
                              fps: float, use_detector: bool) -> Components:
-    detector, det_text = _detector(args, device, use_detector)
-    pipeline = PoseTrackingPipeline(None, _tracker(args, layout, fps, device), detector,
-                                    propagate_boxes=not args.no_box_propagation,
+    config = tracker_config(args, layout, fps)
+    detector, det_text = _detector(args, device, use_detector, config)
+    pipeline = PoseTrackingPipeline(None, PoseTracker(config, device=str(device)), detector,
                                     timer=StageTimer())
     return Components(pipeline, get_keypoint_set(layout), f"{det_text}, poses given, {device}")
 

@@ -1,11 +1,16 @@
 """The per-frame pipeline shared by the apps and the PoseTrack18 runner:
-frame -> person boxes -> poses -> track ids.
+frame -> person boxes -> poses (optional) -> track ids.
 
-Boxes come from (in this order): boxes given by the caller (ground truth, a detection file),
-the detector on every ``detect_every``-th frame, or, in between, the tracked people of the
-previous frame moved into this one by optical flow (the paper's box propagation). On detector
-frames the propagated boxes are also united with the detections, which recovers people the
-detector missed.
+Boxes come from (in this order): boxes given by the caller (ground truth, a detection file), or
+the detector on every ``detect_every``-th frame. The detector keeps boxes down to the tracker's
+``low_box_threshold``; of those below its ``box_threshold`` only the ones a tracked person's
+predicted box overlaps enough for the tracker's second association are kept (and sent to the
+pose network). Between detector frames, and on detector frames for tracked people the detector
+missed (the paper's box propagation), the tracker's predicted boxes are added - for a short time
+(``TrackerConfig.propagation``) and kept only where the pose network finds a person (enough
+confident joints); propagated boxes never replace or duplicate a detection. Without a pose
+network (``estimator=None``) the boxes alone are tracked, and the people the detector misses are
+reported at their predicted boxes for that time (:meth:`tracker.PoseTracker.bridged_boxes`).
 """
 from __future__ import annotations
 
@@ -20,8 +25,10 @@ import numpy as np
 from pose.estimator import TopDownEstimator
 from pose.nms import select_poses
 from pose.transforms import box_to_center_scale
-from tracker.similarity import add_missed_boxes, clip_boxes
+from tracker.similarity import missed_boxes
 from tracker.tracker import PoseTracker
+
+NO_IDS = np.zeros(0, np.int64)
 
 
 @dataclass
@@ -31,16 +38,22 @@ class FrameResult:
     Attributes:
         index: frame index.
         boxes: ``[N, 5]`` x1, y1, x2, y2, score (pixels) of the persons.
-        poses: ``[N, J, 3]`` x, y (pixels), joint score; smoothed when the tracker smooths.
-        track_ids: ``[N]``; -1 for poses too weak to track.
+        poses: ``[N, J, 3]`` x, y (pixels), joint score (smoothed when the tracker smooths);
+            None when tracking boxes alone.
+        track_ids: ``[N]``; -1 for people of no confirmed track (a new track's first frame,
+            poses too weak to start one).
         detected: whether the detector ran on this frame.
+        track_keys: ``[N]`` the tracker's key of each person's track, tentative ones too (-1:
+            none), for offline users that give a track's first frames its identity once it
+            is confirmed (:meth:`tracker.PoseTracker.identities`).
     """
 
     index: int
     boxes: np.ndarray
-    poses: np.ndarray
+    poses: Optional[np.ndarray]
     track_ids: np.ndarray
     detected: bool
+    track_keys: Optional[np.ndarray] = None
 
 
 class StageTimer:
@@ -70,27 +83,25 @@ class PoseTrackingPipeline:
     """Detects (or takes) person boxes, estimates their poses and tracks them.
 
     Args:
-        estimator: the top-down pose estimator.
-        tracker: the pose tracker (its joint layout must be the estimator's).
-        detector: a :class:`detectors.Detector`-like callable ``frame -> [N, 5]`` boxes; may be
-            None when boxes are always given to :meth:`process`.
-        detect_every: run the detector every K frames; between, boxes come from flow
-            propagation.
-        propagate_boxes: unite propagated boxes with the detections on detector frames.
-        min_box_score: boxes scoring lower are dropped (detections and propagated boxes).
+        estimator: the top-down pose estimator, or None to track boxes alone.
+        tracker: the tracker (its joint layout must be the estimator's).
+        detector: a :class:`detectors.Detector`-like callable ``frame -> [N, 5]`` boxes (asked
+            for boxes down to ``tracker.config.low_box_threshold``); may be None when boxes
+            are always given to :meth:`process`.
+        detect_every: run the detector every K frames; between, boxes come from propagation.
+        propagate_boxes: on detector frames, also look for the tracked people the detector
+            missed at their predicted boxes (needs an estimator).
+        min_box_score: boxes scoring lower are dropped before anything else (the PoseTrack18
+            recipe's detection threshold; 0: the tracker decides).
         pose_nms: OKS threshold of the official pose NMS (duplicate poses of one person, e.g.
             from overlapping detections, are removed; 0.9 in the published evaluations); None:
             off.
-        max_propagated_frames: a person is carried by propagated boxes for at most this many
-            consecutive frames without being detected (default ``2 * detect_every``), so a
-            false detection, once tracked, does not live on as a ghost.
         timer: where stage times are added (a new one if None).
     """
 
-    def __init__(self, estimator: TopDownEstimator, tracker: PoseTracker, detector=None,
-                 detect_every: int = 1, propagate_boxes: bool = True,
+    def __init__(self, estimator: Optional[TopDownEstimator], tracker: PoseTracker,
+                 detector=None, detect_every: int = 1, propagate_boxes: bool = True,
                  min_box_score: float = 0.0, pose_nms: Optional[float] = None,
-                 max_propagated_frames: Optional[int] = None,
                  timer: Optional[StageTimer] = None) -> None:
         if detect_every < 1:
             raise ValueError(f"detect_every must be at least 1, got {detect_every}")
@@ -98,46 +109,43 @@ class PoseTrackingPipeline:
         self.tracker = tracker
         self.detector = detector
         self.detect_every = detect_every
-        self.propagate_boxes = propagate_boxes
+        self.propagate_boxes = propagate_boxes and estimator is not None
         self.min_box_score = min_box_score
         self.pose_nms = pose_nms
-        self.max_propagated_frames = (2 * detect_every if max_propagated_frames is None
-                                      else max_propagated_frames)
         self.timer = timer or StageTimer()
         self._frames = 0
-        self._carried: Dict[int, int] = {}
 
-    def start_sequence(self, tracker: PoseTracker) -> None:
-        """Starts a new video with a fresh ``tracker`` (identities do not carry over)."""
-        self.tracker = tracker
+    def start_sequence(self) -> None:
+        """Starts a new video: the tracker forgets every track (identities start again)."""
+        self.tracker.reset()
         self._frames = 0
-        self._carried = {}
 
     def _boxes(self, frame: np.ndarray) -> tuple:
-        """``(boxes [N, 5], from_detector [N] bool, detector_ran)`` for a frame."""
+        """``(boxes [N, 5], propagated_from [N] (-1: detected), detector_ran)`` for a frame."""
         detect = self.detector is not None and self._frames % self.detect_every == 0
-        propagated = np.zeros((0, 5), np.float32)
-        if self.propagate_boxes or not detect:
-            with self.timer("flow"):  # the flow is computed here, then reused by update()
-                propagated, ids = self.tracker.propagated_boxes(frame, return_ids=True)
-            carried = np.array([self._carried.get(int(i), 0) for i in ids], dtype=np.int64)
-            propagated = propagated[carried < self.max_propagated_frames]
+        propagated, ids = np.zeros((0, 5), np.float32), NO_IDS
+        if self.estimator is not None and (self.propagate_boxes or not detect):
+            # between detector frames people are carried until the next one, and a few more
+            limit = self.tracker.config.propagation_frames + self.detect_every - 1
+            with self.timer("track"):  # the prediction (and flow) is made here, once
+                propagated, ids = self.tracker.propagated_boxes(frame, return_ids=True,
+                                                                max_frames=limit)
         if not detect:
-            boxes = clip_boxes(propagated, frame.shape[:2])
-            return boxes, np.zeros(len(boxes), bool), False
+            no_detections = np.zeros((0, 5), np.float32)
+            return self._with_propagated(no_detections, propagated, ids, frame) + (False,)
         with self.timer("detect"):
-            detections = self.detector(frame)
-        boxes = add_missed_boxes(detections, propagated, frame.shape[:2]) if len(propagated) \
-            else detections
-        return boxes, np.arange(len(boxes)) < len(detections), True
+            detections = np.asarray(self.detector(frame), np.float32).reshape(-1, 5)
+        detections = detections[detections[:, 4] >= self.min_box_score]
+        with self.timer("track"):  # the prediction (and flow) is made here if not before
+            detections = detections[self.tracker.select_boxes(detections, frame)]
+        return self._with_propagated(detections, propagated, ids, frame) + (True,)
 
-    def _count_carried(self, ids: np.ndarray, from_detector: np.ndarray) -> None:
-        """Consecutive frames each tracked person was carried by propagation alone."""
-        carried = {}
-        for tid, detected in zip(ids.tolist(), from_detector.tolist()):
-            if tid >= 0:
-                carried[tid] = 0 if detected else self._carried.get(tid, 0) + 1
-        self._carried = carried
+    def _with_propagated(self, detections, propagated, ids, frame) -> tuple:
+        """The detections plus the propagated boxes that duplicate none, with the identities
+        they were propagated from (-1 for detections)."""
+        missed, rows = missed_boxes(detections, propagated, frame.shape[:2])
+        return (np.concatenate([detections, missed]),
+                np.concatenate([np.full(len(detections), -1, np.int64), ids[rows]]))
 
     def process(self, frame: np.ndarray, index: Optional[int] = None,
                 boxes: Optional[np.ndarray] = None,
@@ -150,33 +158,42 @@ class PoseTrackingPipeline:
         if boxes is None:
             if poses is not None:
                 raise ValueError("poses given without their boxes")
-            boxes, from_detector, detected = self._boxes(frame)
+            boxes, propagated, detected = self._boxes(frame)
         else:
-            from_detector = np.ones(len(boxes), bool)
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, np.shape(boxes)[-1] or 5)
-        if boxes.shape[1] == 4:
-            boxes = np.concatenate([boxes, np.ones((len(boxes), 1), np.float32)], axis=1)
-        keep = boxes[:, 4] >= self.min_box_score
-        boxes, from_detector = boxes[keep], from_detector[keep]
-        if poses is None:
+            boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, np.shape(boxes)[-1] or 5)
+            if boxes.shape[1] == 4:
+                boxes = np.concatenate([boxes, np.ones((len(boxes), 1), np.float32)], axis=1)
+            keep = boxes[:, 4] >= self.min_box_score
+            boxes = boxes[keep]
+            poses = None if poses is None else np.asarray(poses, dtype=np.float64)[keep]
+            propagated = np.full(len(boxes), -1, np.int64)
+        if poses is None and self.estimator is not None:
             with self.timer("crop"):
                 prepared = self.estimator.prepare(frame, boxes)
             with self.timer("network"):
                 heatmaps = self.estimator.heatmaps(prepared.inputs)
             with self.timer("decode heatmaps"):
                 poses = self.estimator.decode_heatmaps(heatmaps, prepared)
-        else:
-            poses = np.asarray(poses, dtype=np.float64)[keep]
-        if self.pose_nms is not None and len(poses) > 1:
+        if poses is not None and self.pose_nms is not None and len(poses) > 1:
             with self.timer("nms"):
                 kept = self._suppress_duplicates(boxes, poses)
-                boxes, poses, from_detector = boxes[kept], poses[kept], from_detector[kept]
+                boxes, poses, propagated = boxes[kept], poses[kept], propagated[kept]
         with self.timer("track"):
-            ids = self.tracker.update(poses, boxes, frame)
-            poses = self.tracker.smoothed_poses(ids, poses)
-            self._count_carried(ids, from_detector)
+            ids = self.tracker.update(poses, boxes, frame, propagated=propagated)
+            # reported: the tracked people and the confident detections not yet tracked
+            # (dropped: low-score boxes and propagated boxes of no track)
+            report = (ids >= 0) | ((propagated < 0)
+                                   & (boxes[:, 4] >= self.tracker.config.box_threshold))
+            boxes, ids, keys = boxes[report], ids[report], self.tracker.last_keys[report]
+            if poses is not None:
+                poses = self.tracker.smoothed_poses(ids, poses[report])
+            elif self.estimator is None and self.tracker.config.propagation > 0:
+                bridged, bridged_ids = self.tracker.bridged_boxes(frame.shape[:2])
+                boxes = np.concatenate([boxes, bridged])
+                ids = np.concatenate([ids, bridged_ids])
+                keys = np.concatenate([keys, np.full(len(bridged_ids), -1, np.int64)])
         self._frames += 1
-        return FrameResult(index, boxes, poses, ids, detected)
+        return FrameResult(index, boxes, poses, ids, detected, keys)
 
     def _suppress_duplicates(self, boxes: np.ndarray, poses: np.ndarray) -> np.ndarray:
         """Rows kept by the official rescoring and OKS-NMS (:func:`pose.nms.select_poses`, with

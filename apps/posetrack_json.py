@@ -10,6 +10,7 @@ evaluator (``python -m benchmarks.posetrack18.evaluate``) reads:
 - ``annotations``: one per tracked person and frame: ``id``, ``image_id``, ``track_id``,
   ``category_id`` 1, ``keypoints`` (J x [x, y, score] flattened, pixels), ``scores`` (J per-joint
   confidences), ``bbox`` ([x, y, w, h] pixels of the person box), ``score`` (the box's score);
+  when tracking boxes alone (``--pose-model none``) there are no ``keypoints`` and ``scores``;
 - ``categories``: the person category with the joint ``keypoints`` names and ``skeleton``
   (1-based pairs, as in the PoseTrack18 and COCO files).
 
@@ -39,23 +40,28 @@ def partial_path(path: Union[str, Path]) -> Path:
     return path.with_name(path.name + ".partial.jsonl")
 
 
-def person_annotation(image_id: int, track_id: int, pose: np.ndarray, box: np.ndarray,
-                      annotation_id: Optional[int] = None) -> dict:
-    """One PoseTrack18 annotation from a pose ``[J, 3]`` (x, y pixels, score) and a box
-    ``[4+]`` (x1, y1, x2, y2[, score] pixels)."""
-    pose = np.asarray(pose, dtype=np.float64)
+def person_annotation(image_id: int, track_id: int, pose: Optional[np.ndarray],
+                      box: np.ndarray, annotation_id: Optional[int] = None) -> dict:
+    """One PoseTrack18 annotation from a pose ``[J, 3]`` (x, y pixels, score; None when
+    tracking boxes alone: no ``keypoints``/``scores``) and a box ``[4+]`` (x1, y1, x2, y2[,
+    score] pixels)."""
     x1, y1, x2, y2 = (float(v) for v in box[:4])
-    ann = {"image_id": int(image_id), "track_id": int(track_id), "category_id": 1,
-           "keypoints": [round(float(v), 2) for v in pose.ravel()],
-           "scores": [round(float(s), 4) for s in pose[:, 2]],
-           "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
-           "score": round(float(box[4]), 4) if len(box) > 4 else 1.0}
+    ann = {"image_id": int(image_id), "track_id": int(track_id), "category_id": 1}
+    if pose is not None:
+        pose = np.asarray(pose, dtype=np.float64)
+        ann.update(keypoints=[round(float(v), 2) for v in pose.ravel()],
+                   scores=[round(float(s), 4) for s in pose[:, 2]])
+    ann.update(bbox=[round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+               score=round(float(box[4]), 4) if len(box) > 4 else 1.0)
     if annotation_id is not None:
         ann["id"] = int(annotation_id)
     return ann
 
 
-def category(keypoint_set: KeypointSet) -> dict:
+def category(keypoint_set: Optional[KeypointSet]) -> dict:
+    """The person category (without keypoints when tracking boxes alone)."""
+    if keypoint_set is None:
+        return {"id": 1, "name": "person", "supercategory": "person"}
     return {"id": 1, "name": "person", "supercategory": "person",
             "keypoints": list(keypoint_set.names),
             "skeleton": [[a + 1, b + 1] for a, b in keypoint_set.skeleton]}
@@ -67,14 +73,16 @@ class PoseTrackJsonWriter:
     Args:
         path: the final ``.json``.
         video_name: used in ``file_name`` and ``vid_id``.
-        keypoints: joint layout name of the poses (``"coco"``, ``"posetrack18"``...).
+        keypoints: joint layout name of the poses (``"coco"``, ``"posetrack18"``...); None
+            when tracking boxes alone (annotations without ``keypoints``).
         width, height: frame size.
         fps: for ``timestamp``.
         nframes: frames in the video, if known.
         info: extra metadata (models, options) stored under ``info``.
     """
 
-    def __init__(self, path: Union[str, Path], video_name: str, keypoints: str, width: int,
+    def __init__(self, path: Union[str, Path], video_name: str, keypoints: Optional[str],
+                 width: int,
                  height: int, fps: float, nframes: Optional[int] = None,
                  info: Optional[dict] = None) -> None:
         self.path = Path(path)
@@ -84,7 +92,8 @@ class PoseTrackJsonWriter:
         self.partial = partial_path(self.path)
         header = {"video": video_name, "keypoints": keypoints, "width": width, "height": height,
                   "fps": fps, "nframes": nframes, "info": info or {}}
-        get_keypoint_set(keypoints)  # fail early on an unknown layout
+        if keypoints is not None:
+            get_keypoint_set(keypoints)  # fail early on an unknown layout
         self._claim = claim(self.partial, f"--output-json {self.path}")
         self._file = open(self.partial, "w")
         self.frames = 0
@@ -102,12 +111,12 @@ class PoseTrackJsonWriter:
             raise write_failure(self.partial, exc, f"{kept}; {self.path} was not changed"
                                 ) from None
 
-    def add_frame(self, frame_index: int, poses: np.ndarray, boxes: np.ndarray,
+    def add_frame(self, frame_index: int, poses: Optional[np.ndarray], boxes: np.ndarray,
                   track_ids: np.ndarray, seconds: Optional[float] = None) -> None:
-        """Appends one frame: poses ``[N, J, 3]``, boxes ``[N, 4+]``, ids ``[N]``; poses with
-        id -1 (not tracked) are left out. ``seconds``: the frame's presentation time (default
-        ``frame_index / fps``)."""
-        people = [person_annotation(0, tid, poses[i], boxes[i])
+        """Appends one frame: poses ``[N, J, 3]`` (or None: boxes alone), boxes ``[N, 4+]``,
+        ids ``[N]``; people with id -1 (not tracked) are left out. ``seconds``: the frame's
+        presentation time (default ``frame_index / fps``)."""
+        people = [person_annotation(0, tid, None if poses is None else poses[i], boxes[i])
                   for i, tid in enumerate(np.asarray(track_ids)) if tid >= 0]
         for ann in people:
             del ann["image_id"]
@@ -186,7 +195,8 @@ def finalize(partial: Union[str, Path], path: Optional[Union[str, Path]] = None)
             annotations.append({"id": len(annotations), "image_id": image_id, **person})
     data = {"info": {"video": video, "fps": header["fps"], **header["info"]},
             "images": images, "annotations": annotations,
-            "categories": [category(get_keypoint_set(header["keypoints"]))]}
+            "categories": [category(get_keypoint_set(header["keypoints"])
+                                    if header["keypoints"] else None)]}
     write_json_atomic(data, Path(path))
     partial.unlink()
     return Path(path)

@@ -22,20 +22,26 @@ def identity_color(track_id: int) -> Tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def draw_poses(frame: np.ndarray, poses: np.ndarray, track_ids: np.ndarray,
-               keypoint_set: KeypointSet, boxes: Optional[np.ndarray] = None,
+def draw_poses(frame: np.ndarray, poses: Optional[np.ndarray], track_ids: np.ndarray,
+               keypoint_set: Optional[KeypointSet], boxes: Optional[np.ndarray] = None,
                joint_threshold: float = 0.3, text: Optional[str] = None) -> np.ndarray:
     """A copy of ``frame`` with the poses drawn.
 
     Args:
         frame: RGB uint8 ``[H, W, 3]``.
         poses: ``[N, J, 3]`` (x, y pixels, score); joints scoring below ``joint_threshold`` and
-            limbs touching them are not drawn.
+            limbs touching them are not drawn. None: people tracked as boxes alone (``boxes``
+            are drawn, labelled with their ids).
         track_ids: ``[N]`` (-1: untracked, drawn grey without a label).
-        keypoint_set: joint layout (skeleton edges).
+        keypoint_set: joint layout (skeleton edges); None with ``poses`` None.
         boxes: optional ``[N, 4+]`` x1, y1, x2, y2 pixels to outline.
         text: optional line drawn in the top-left corner (e.g. frames/s).
     """
+    if poses is None:
+        if boxes is None:
+            raise ValueError("draw_poses without poses needs the boxes")
+        poses = np.zeros((len(boxes), 0, 3))
+        keypoint_set = None
     out = np.ascontiguousarray(frame.copy())
     scale = max(1.0, max(out.shape[:2]) / 720.0)
     thickness = max(1, int(round(2 * scale)))
@@ -45,14 +51,15 @@ def draw_poses(frame: np.ndarray, poses: np.ndarray, track_ids: np.ndarray,
         color = identity_color(tid)
         ok = pose[:, 2] >= joint_threshold
         pts = np.round(pose[:, :2]).astype(np.int32)
-        for a, b in keypoint_set.skeleton:
+        for a, b in (keypoint_set.skeleton if keypoint_set is not None else ()):
             if ok[a] and ok[b]:
                 cv2.line(out, tuple(pts[a]), tuple(pts[b]), color, thickness, cv2.LINE_AA)
         for j in np.nonzero(ok)[0]:
             cv2.circle(out, tuple(pts[j]), radius, color, -1, cv2.LINE_AA)
         if boxes is not None and n < len(boxes):
             x1, y1, x2, y2 = np.round(boxes[n][:4]).astype(int)
-            cv2.rectangle(out, (x1, y1), (x2, y2), color, max(1, thickness // 2))
+            cv2.rectangle(out, (x1, y1), (x2, y2), color,
+                          thickness if keypoint_set is None else max(1, thickness // 2))
         if tid >= 0:
             anchor = pts[ok].min(0) if ok.any() else (
                 np.round(boxes[n][:2]).astype(int) if boxes is not None and n < len(boxes)

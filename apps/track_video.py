@@ -28,8 +28,8 @@ import cv2  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from apps.components import (add_app_arguments, build_components,  # noqa: E402
-                             check_model_options, fetch_model_files, model_files,
-                             parse_app_arguments, run_reporting_errors)
+                             check_model_options, fetch_model_files, layout_name,
+                             model_files, parse_app_arguments, run_reporting_errors)
 from apps.overlap import DetectAhead  # noqa: E402
 from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
             writer = VideoWriter(args.output_video, reader.frame_rate, reader.width,
                                  reader.height, time_base=reader.time_base)
         json_writer = PoseTrackJsonWriter(
-            args.output_json, Path(args.video).stem, components.keypoint_set.name, reader.width,
+            args.output_json, Path(args.video).stem, layout_name(components), reader.width,
             reader.height, reader.fps, reader.frame_count,
             info={"pose_model": args.pose_model, "detector": args.detector,
                   "detect_every": args.detect_every, "flip": not args.no_flip})
@@ -166,9 +166,10 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
             snapshot = args.snapshot and index == args.snapshot_frame
             if writer is not None or snapshot:
                 with timer("render"):
+                    outline = args.draw_boxes or result.poses is None  # boxes only
                     image = draw_poses(frame, result.poses, result.track_ids,
                                        components.keypoint_set,
-                                       result.boxes if args.draw_boxes else None)
+                                       result.boxes if outline else None)
             if snapshot:
                 save_image(args.snapshot, image)
                 snapshot_saved = True

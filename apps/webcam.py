@@ -26,8 +26,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from apps.components import (add_app_arguments, build_components,  # noqa: E402
-                             check_model_options, fetch_model_files, model_files,
-                             parse_app_arguments, run_reporting_errors)
+                             check_model_options, fetch_model_files, layout_name,
+                             model_files, parse_app_arguments, run_reporting_errors)
 from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
 from apps.video_io import VideoError, VideoWriter  # noqa: E402
@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
             video = VideoWriter(args.output_video, capture.fps, capture.width, capture.height)
         if args.output_json:
             json_writer = PoseTrackJsonWriter(args.output_json, f"camera_{args.camera}",
-                                              components.keypoint_set.name, capture.width,
+                                              layout_name(components), capture.width,
                                               capture.height, capture.fps)
         rate = 0.0
         capture.start()
@@ -198,9 +198,9 @@ def run(args: argparse.Namespace) -> int:
                 json_writer.add_frame(index, result.poses, result.boxes, result.track_ids,
                                       index / capture.fps)
             if display or video is not None:
+                outline = args.draw_boxes or result.poses is None  # boxes only
                 image = draw_poses(frame, result.poses, result.track_ids,
-                                   components.keypoint_set,
-                                   result.boxes if args.draw_boxes else None,
+                                   components.keypoint_set, result.boxes if outline else None,
                                    text=f"{rate:.1f} fps")
                 if video is not None:  # at the frame's time: dropped frames leave gaps
                     video.write(image, index)

@@ -7,9 +7,11 @@ at their own velocity. Predictions are made from the GT with controlled noise (j
 missed and spurious people, occlusion gaps of several frames), their identities erased, then
 re-tracked (``tracker.retrack``, poses only) and scored with the built-in PoseTrack18 evaluator.
 Prints MOTA per setting (greedy vs Hungarian, OKS vs IoU vs both) next to the MOTA of the true
-identities, and the tracker's cost per frame with 20 people (no optical flow), in microseconds:
-per setting, and as ``tracker_us_per_frame_20_people`` (:func:`tracker_us_per_frame_20_people`,
-the default configuration, imported by ``benchmarks.speed``).
+identities, and the tracker's cost per frame with 20 people, in microseconds: per setting
+without optical flow (poses given, boxes around them), for boxes alone, and with DIS optical
+flow on real 640x480 frames (the flow computed in the update, as the apps do); and as
+``tracker_us_per_frame_20_people`` (:func:`tracker_us_per_frame_20_people`, the default
+configuration without flow, imported by ``benchmarks.speed``).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import numpy as np
 from benchmarks.posetrack18 import synthetic
 from benchmarks.posetrack18.poseval import evaluate_folders
 from benchmarks.shared_data import POSETRACK18_GT_SAMPLE as SAMPLE
+from benchmarks.shared_data import SHARED_DATA
 from pose.safe_output import write_json_atomic
 from tracker import PoseTracker, TrackerConfig
 from tracker.retrack import retrack_file
@@ -91,24 +94,45 @@ def tracking_table(sample: Path, frames: int) -> List[dict]:
     return rows
 
 
-def cost_per_frame(people: int = 20, frames: int = 300, warmup: int = 20, **config) -> float:
+def cost_per_frame(people: int = 20, frames: int = 300, warmup: int = 20,
+                   boxes_only: bool = False, images: Optional[List[np.ndarray]] = None,
+                   **config) -> float:
     """Median microseconds per :meth:`PoseTracker.update` with ``people`` moving poses (COCO
-    joints, no optical flow), over ``frames`` frames after ``warmup`` frames; ``config``:
-    :class:`TrackerConfig` fields."""
+    joints; with ``boxes_only``, their boxes and scores alone) over ``frames`` frames after
+    ``warmup`` frames; ``images`` (cycled) are given as the frames, for optical flow;
+    ``config``: :class:`TrackerConfig` fields (default: no flow)."""
     rng = np.random.default_rng(0)
-    start_xy = rng.uniform(0, 1500, (people, 1, 2))
+    size = (1500, 1500) if images is None else images[0].shape[1::-1]
+    start_xy = rng.uniform(100, np.array(size) - 100, (people, 1, 2))
     shape = rng.uniform(-60, 60, (people, 17, 2))
     velocity = rng.uniform(-4, 4, (people, 1, 2))
-    tracker = PoseTracker(TrackerConfig(flow=None, **config))
+    tracker = PoseTracker(TrackerConfig(**dict(dict(flow=None), **config)))
     poses = np.zeros((people, 17, 3))
     poses[..., 2] = 0.9
     elapsed = []
     for f in range(warmup + frames):
-        poses[..., :2] = start_xy + shape + velocity * f + rng.normal(0, 1.5, (people, 17, 2))
+        poses[..., :2] = start_xy + shape + velocity * (f % 200) + rng.normal(0, 1.5,
+                                                                         (people, 17, 2))
+        frame = None if images is None else images[f % len(images)]
+        boxes = np.concatenate([poses[..., :2].min(1), poses[..., :2].max(1),
+                                np.full((people, 1), 0.9)], axis=1)
         t0 = time.perf_counter()
-        tracker.update(poses)
+        if boxes_only:
+            tracker.update(boxes=boxes, frame=frame)
+        else:
+            tracker.update(poses, frame=frame)
         elapsed.append(time.perf_counter() - t0)
     return float(np.median(elapsed[warmup:])) * 1e6
+
+
+def flow_frames(count: int = 20) -> List[np.ndarray]:
+    """Consecutive real 640x480 frames (MOT15 TUD-Campus in ``../shared/data``)."""
+    import cv2
+
+    paths = sorted((SHARED_DATA / "mot_sequences" / "TUD-Campus" / "img1").glob("*.jpg"))
+    if not paths:
+        raise FileNotFoundError(f"no frames in {SHARED_DATA}/mot_sequences/TUD-Campus/img1")
+    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths[:count]]
 
 
 def tracker_us_per_frame_20_people(frames: int = 1000, repeats: int = 3) -> float:
@@ -131,11 +155,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     for row in rows:
         print(f"{row['noise']:18s} " + " ".join(f"{row[c]:14.2f}" for c in columns))
     costs = {f"{s}/{m}": cost_per_frame(similarity=s, matching=m) for s, m in SETTINGS}
-    print("\ntracker cost per frame, 20 people, no flow (median microseconds):")
+    costs["boxes only"] = cost_per_frame(boxes_only=True)
+    images = flow_frames()
+    costs["boxes only, DIS flow"] = cost_per_frame(frames=100, boxes_only=True, images=images,
+                                                   flow="dis")
+    costs["both/greedy, DIS flow"] = cost_per_frame(frames=100, images=images, flow="dis")
+    print("\ntracker cost per frame, 20 people (median microseconds; flow on 640x480 frames):")
     for key, us in costs.items():
-        print(f"  {key:16s} {us:8.0f}")
+        print(f"  {key:22s} {us:8.0f}")
     default = tracker_us_per_frame_20_people()
-    print(f"tracker_us_per_frame_20_people (default: both/greedy): {default:.0f}")
+    print(f"tracker_us_per_frame_20_people (default: both/greedy, no flow): {default:.0f}")
     if args.json:
         write_json_atomic({"mota": rows, "cost_us_20_people": costs,
                            "tracker_us_per_frame_20_people": default}, args.json, indent=2)

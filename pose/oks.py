@@ -58,3 +58,21 @@ def oks_matrix(a: np.ndarray, b: np.ndarray, area_a: np.ndarray, area_b: np.ndar
         return similarity.mean(-1) if a.shape[1] else np.zeros(similarity.shape[:2])
     counted = conf_a.astype(np.float64) @ conf_b.T.astype(np.float64)  # joints in both (exact)
     return np.where(counted > 0, similarity.sum(-1) / np.maximum(counted, 1), 0.0)
+
+
+def oks_pairs(a: np.ndarray, b: np.ndarray, area_a: np.ndarray, area_b: np.ndarray,
+              sigmas: np.ndarray, score_threshold: Optional[float] = None) -> np.ndarray:
+    """OKS of the pairs ``(a[k], b[k])``: ``[K]``, the values :func:`oks_matrix` gives for
+    them, without computing every other pair (``a``, ``b``: ``[K, J, 3]``; areas ``[K]``)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    variances = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    mean_area = np.asarray(area_a, np.float64) + np.asarray(area_b, np.float64)
+    d2 = ((a[..., :2] - b[..., :2]) ** 2).sum(-1)  # [K, J]
+    e = d2 / variances / (mean_area / 2 + EPS)[:, None] / 2
+    similarity = np.exp(-e)
+    if score_threshold is None:
+        return similarity.mean(-1) if a.shape[1] else np.zeros(len(a))
+    both = (a[..., 2] > score_threshold) & (b[..., 2] > score_threshold)
+    counted = both.sum(-1)
+    return np.where(counted > 0, (similarity * both).sum(-1) / np.maximum(counted, 1), 0.0)

@@ -216,30 +216,81 @@ class _BoxPoses:
         return poses
 
 
-def test_a_false_detection_is_not_carried_on_as_a_ghost():
+class _PeopleAt(_BoxPoses):
+    """A stand-in pose network that finds a person (confident joints) only in boxes that
+    overlap one of ``people`` (a callable: frame count -> boxes [P, 4]) by IoU 0.5."""
+
+    def __init__(self, people):
+        self.people, self.frame = people, 0
+
+    def decode_heatmaps(self, boxes, prepared):
+        from tracker.similarity import box_iou
+
+        poses = super().decode_heatmaps(boxes, prepared)
+        real = self.people(self.frame)
+        found = box_iou(boxes[:, :4], real).max(1) >= 0.5 if len(real) and len(boxes) \
+            else np.zeros(len(boxes), bool)
+        poses[~found, :, 2] = 0.05
+        return poses
+
+
+def _walker(k):
+    return np.array([[100 + 4 * k, 100, 160 + 4 * k, 300]], np.float32)
+
+
+def test_propagation_never_makes_ghost_tracks():
     from apps.pipeline import PoseTrackingPipeline
     from tracker.tracker import PoseTracker, TrackerConfig
 
-    person = np.array([[100, 100, 160, 300, 0.9]], np.float32)
-    ghost = np.array([[400, 50, 430, 120, 0.6]], np.float32)
+    ghost = np.array([[400, 50, 440, 150, 0.9]], np.float32)  # a false person, frames 0-1
 
-    def detector(frame):  # the ghost is detected once, at frame 0
-        return np.concatenate([person, ghost]) if detector.calls == 0 else person
-
-    def counted(frame):
-        boxes = detector(frame)
+    def detector(frame):
+        k = detector.calls
         detector.calls += 1
-        return boxes
+        person = np.concatenate([_walker(k), [[0.9]]], axis=1)
+        return np.concatenate([person, ghost]) if k < 2 else person
+
+    frame = np.zeros((480, 640, 3), np.uint8)
+    for finds_people_only, carried in ((True, 0), (False, 3)):
+        detector.calls = 0
+        network = _PeopleAt(lambda k: _walker(k)) if finds_people_only else _BoxPoses()
+        pipe = PoseTrackingPipeline(network, PoseTracker(TrackerConfig(propagation=0.1, fps=30)),
+                                    detector)
+        counts = []
+        for k in range(9):
+            if finds_people_only:
+                network.frame = k
+            result = pipe.process(frame)
+            counts.append(len(result.boxes))
+            assert result.track_ids[0] == 0  # the walker keeps their identity
+        # the ghost is seen twice; propagated, it lives on only where the pose network
+        # "finds" someone, and then for at most 3 frames (0.1 s at 30 frames/s)
+        assert counts == [2, 2] + [2] * carried + [1] * (7 - carried)
+
+
+def test_propagation_carries_a_missed_person_for_a_few_frames():
+    from apps.pipeline import PoseTrackingPipeline
+    from tracker.tracker import PoseTracker, TrackerConfig
+
+    def detector(frame):  # misses the walker in frames 4-9
+        k = detector.calls
+        detector.calls += 1
+        return np.zeros((0, 5), np.float32) if 4 <= k < 10 else \
+            np.concatenate([_walker(k), [[0.9]]], axis=1)
 
     detector.calls = 0
-    pipe = PoseTrackingPipeline(_BoxPoses(), PoseTracker(TrackerConfig(flow=None,
-                                                                       propagation="box")),
-                                counted)
+    network = _PeopleAt(_walker)
+    pipe = PoseTrackingPipeline(network, PoseTracker(TrackerConfig(propagation=0.1, fps=30)),
+                                detector)
     frame = np.zeros((480, 640, 3), np.uint8)
-    counts = [len(pipe.process(frame).boxes) for _ in range(8)]
-    assert counts == [2, 2, 2, 1, 1, 1, 1, 1]  # carried for 2 frames (2 x detect_every), then gone
-    first = pipe.process(frame).track_ids
-    assert list(first) == [0]
+    ids = []
+    for k in range(14):
+        network.frame = k
+        result = pipe.process(frame)
+        ids.append(result.track_ids.tolist())
+        if len(result.boxes) and 4 <= k < 7:  # carried at the predicted box, which follows
+            assert abs(result.boxes[0, 0] - _walker(k)[0, 0]) < 8
+    assert ids == [[0]] * 7 + [[]] * 3 + [[0]] * 4  # 3 frames carried, then lost, then back
 
 
 def test_duplicate_poses_are_suppressed_with_the_padded_crop_area():
@@ -263,3 +314,22 @@ def test_duplicate_poses_are_suppressed_with_the_padded_crop_area():
     np.testing.assert_array_equal(result.boxes, boxes[:1])  # the better-scored one stays
     unsuppressed = PoseTrackingPipeline(_BoxPoses(), PoseTracker(TrackerConfig(flow=None)))
     assert len(unsuppressed.process(frame, boxes=boxes).boxes) == 2
+
+
+def test_a_new_persons_first_frame_gets_the_identity_once_confirmed():
+    """Offline users (the PoseTrack18 runner, ``tracker.retrack``) give a track's first frame
+    its identity once the track is confirmed, through the track keys."""
+    from apps.pipeline import PoseTrackingPipeline
+    from tracker.tracker import PoseTracker, TrackerConfig
+
+    pipe = PoseTrackingPipeline(_BoxPoses(), PoseTracker(TrackerConfig(flow=None)))
+    frame = np.zeros((480, 640, 3), np.uint8)
+    first = np.concatenate([_walker(0), [[0.9]]], axis=1)
+    assert pipe.process(frame, boxes=first).track_ids.tolist() == [0]  # first frame: at once
+    later = np.concatenate([first, [[400, 100, 460, 300, 0.9]]])
+    new = pipe.process(frame, boxes=later)
+    assert new.track_ids.tolist() == [0, -1] and new.track_keys[1] >= 0
+    key = int(new.track_keys[1])
+    assert pipe.tracker.identities(np.array([key])).tolist() == [-1]  # still tentative
+    assert pipe.process(frame, boxes=later).track_ids.tolist() == [0, 1]
+    assert pipe.tracker.identities(np.array([key, 999])).tolist() == [1, -1]

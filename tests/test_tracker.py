@@ -7,7 +7,7 @@ import pytest
 from benchmarks.posetrack18 import synthetic
 from benchmarks.posetrack18.poseval import evaluate_folders
 from helpers import shared_path
-from tracker import PoseTracker, TrackerConfig
+from tracker import PoseTracker, TrackerConfig, TrackState
 from tracker.flow import OpticalFlow
 from tracker.matching import greedy_match, hungarian_match, match_indices
 from tracker.retrack import main as retrack_main
@@ -132,38 +132,43 @@ def people(n, frame, speed=5.0, spacing=300.0):
 
 
 @pytest.mark.parametrize("similarity", ["oks", "iou", "both"])
-def test_a_track_survives_a_gap_of_max_lost_frames(similarity):
-    k = 4
-    tracker = PoseTracker(TrackerConfig(similarity=similarity, flow=None, max_lost=k))
-    tracker.update(people(2, 0))
-    first = tracker.update(people(2, 1))  # two sightings: velocity known
-    for f in range(2, k + 2):  # person 1 occluded for k frames
+def test_a_track_survives_a_gap_of_max_lost_seconds(similarity):
+    k, fps = 4, 10.0  # max_lost 0.4 s = 4 frames
+    tracker = PoseTracker(TrackerConfig(similarity=similarity, max_lost=k / fps, fps=fps))
+    for f in range(4):  # seen walking: the motion model knows the velocity
+        first = tracker.update(people(2, f))
+    np.testing.assert_array_equal(first, [0, 1])
+    for f in range(4, k + 4):  # person 1 occluded for k frames
         assert tracker.update(people(2, f)[:1])[0] == first[0]
-    back = tracker.update(people(2, k + 2))
+    back = tracker.update(people(2, k + 4))
     np.testing.assert_array_equal(back, first)
-    tracker = PoseTracker(TrackerConfig(similarity=similarity, flow=None, max_lost=k - 1))
-    tracker.update(people(2, 0))
-    first = tracker.update(people(2, 1))
-    for f in range(2, k + 2):
+    tracker = PoseTracker(TrackerConfig(similarity=similarity, max_lost=(k - 1) / fps, fps=fps))
+    for f in range(4):
+        first = tracker.update(people(2, f))
+    for f in range(4, k + 4):
         tracker.update(people(2, f)[:1])
-    back = tracker.update(people(2, k + 2))
-    assert back[0] == first[0] and back[1] not in first  # ended: a new identity, never reused
+    back = tracker.update(people(2, k + 4))
+    assert back[0] == first[0] and back[1] == -1  # ended: a new, tentative track
+    assert tracker.update(people(2, k + 5))[1] == 2  # confirmed: a new identity, never reused
 
 
 def test_tracks_report_copies_of_the_stacked_state():
-    tracker = PoseTracker(TrackerConfig(flow=None))
+    tracker = PoseTracker(TrackerConfig())
     tracker.update(people(3, 0))
     tracker.update(people(3, 1)[:2])
     tracks = tracker.tracks
-    assert [(t.track_id, t.hits, t.lost) for t in tracks] == [(0, 2, 0), (1, 2, 0), (2, 1, 1)]
-    np.testing.assert_allclose(tracks[0].velocity, np.tile([5.0, 0.0], (17, 1)))
+    assert [(t.track_id, t.state, t.hits, t.lost) for t in tracks] == [
+        (0, TrackState.TRACKED, 2, 0), (1, TrackState.TRACKED, 2, 0),
+        (2, TrackState.LOST, 1, 1)]
+    assert 0 < tracks[0].velocity[0] < 5.0 and abs(tracks[0].velocity[1]) < 1e-9
     np.testing.assert_array_equal(tracks[1].pose, people(3, 1)[1])
+    np.testing.assert_allclose(tracks[1].box, pose_box(people(3, 1)[1:2], 0.2)[0])
     tracks[0].pose[:] = 0  # a copy
-    assert tracker.state.pose[0].any() and tracker.state.velocity[..., 2].max() == 0
+    assert tracker.state.pose[0].any()
 
 
 def test_weak_poses_do_not_start_tracks():
-    tracker = PoseTracker(TrackerConfig(flow=None, min_joints=5))
+    tracker = PoseTracker(TrackerConfig(min_joints=5))
     pose = people(1, 0)
     pose[0, 4:, 2] = 0.05  # 4 confident joints
     assert tracker.update(pose)[0] == -1 and not tracker.tracks
@@ -178,24 +183,25 @@ def test_frames_without_people_before_and_between_people_with_flow(video_frame):
         assert tracker.update(nobody, frame=video_frame).tolist() == []
         assert len(tracker.propagated_boxes(video_frame)) == 0
     pose = people(1, 0) + [200, 200, 0]
-    assert tracker.update(pose, frame=video_frame).tolist() == [0]
+    assert tracker.update(pose, frame=video_frame).tolist() == [-1]  # tentative
+    assert tracker.update(pose, frame=video_frame).tolist() == [0]  # confirmed
     assert tracker.update(nobody, frame=video_frame).tolist() == []
     assert tracker.update(pose, frame=video_frame).tolist() == [0]
 
 
-def test_propagated_boxes_follow_velocity_and_flow(video_frame):
-    tracker = PoseTracker(TrackerConfig(flow=None))
-    tracker.update(people(1, 0))
-    tracker.update(people(1, 1))
-    boxes = tracker.propagated_boxes(None)
-    expected = pose_box(people(1, 2), 0.2, enlarge=0.15)
-    np.testing.assert_allclose(boxes[:, :4], expected, atol=1.5)
-    assert boxes[0, 4] == pytest.approx(0.9)
+def test_propagated_boxes_are_the_motion_models_prediction(video_frame):
+    tracker = PoseTracker(TrackerConfig())
+    for f in range(12):
+        tracker.update(people(1, f))
+    boxes, ids = tracker.propagated_boxes(None, return_ids=True)
+    expected = pose_box(people(1, 12), 0.2)
+    np.testing.assert_allclose(boxes[:, :4], expected, atol=1.0)  # 5 px per frame, learnt
+    assert boxes[0, 4] == pytest.approx(1.0) and ids.tolist() == [0]
     flow_tracker = PoseTracker(TrackerConfig(flow="dis"))
     pose = people(1, 0) + [200, 200, 0]
     flow_tracker.update(pose, frame=video_frame)
-    same = flow_tracker.propagated_boxes(video_frame)  # nothing moved
-    np.testing.assert_allclose(same[:, :4], pose_box(pose, 0.2, 0.15), atol=1.0)
+    same = flow_tracker.propagated_boxes(video_frame)  # nothing moved in the frame
+    np.testing.assert_allclose(same[:, :4], pose_box(pose, 0.2), atol=1.0)
     assert flow_tracker.update(pose, frame=video_frame).tolist() == [0]
 
 
@@ -246,8 +252,7 @@ def test_frames_without_poses_do_not_end_identities():
         for k, p in enumerate(people(2, i)):
             data["annotations"].append({"image_id": i, "track_id": 77 + k,
                                         "keypoints": p.ravel().tolist()})
-    out = retrack_file(data, TrackerConfig(flow=None, max_lost=1, threshold=0.05,
-                                           lost_threshold=0.05))
+    out = retrack_file(data, TrackerConfig(max_lost=1 / 30, threshold=0.05))
     ids = [(a["image_id"], a["track_id"]) for a in out["annotations"]]
     assert ids == [(0, 0), (0, 1), (5, 0), (5, 1)]
 
@@ -280,26 +285,53 @@ def test_raft_offline_says_which_file(torch_home, monkeypatch, video_frame):
         OpticalFlow("raft", max_side=128)(video_frame, video_frame)
 
 
-def test_box_propagation_shifts_the_last_box_by_the_joints_motion():
-    from tracker.tracker import PoseTracker, TrackerConfig
-
-    tracker = PoseTracker(TrackerConfig(flow=None, propagation="box"))
+def test_predicted_poses_move_with_the_box(video_frame):
     pose = np.zeros((1, 17, 3))
-    pose[0, :, 0] = np.linspace(110, 150, 17)
-    pose[0, :, 1] = np.linspace(120, 280, 17)
+    pose[0, :, 0] = np.linspace(310, 350, 17)
+    pose[0, :, 1] = np.linspace(220, 380, 17)
     pose[0, :, 2] = 0.9
-    box = np.array([[100.0, 100.0, 160.0, 300.0]])
-    tracker.update(pose, box)
-    moved = pose.copy()
-    moved[..., 0] += 4
-    moved[..., 1] -= 2
-    tracker.update(moved, box + [4, -2, 4, -2])  # velocity (4, -2) per frame
-    out = tracker.propagated_boxes(np.zeros((400, 400, 3), np.uint8))
-    np.testing.assert_allclose(out[0, :4], [108, 96, 168, 296])  # size kept, moved once more
-    np.testing.assert_allclose(out[0, 4], 0.9, rtol=1e-6)
-    paper = PoseTracker(TrackerConfig(flow=None, propagation="pose"))
-    paper.update(pose, box)
-    grown = paper.propagated_boxes(np.zeros((400, 400, 3), np.uint8))[0]
-    assert grown[2] - grown[0] == pytest.approx(40 * 1.15, rel=1e-3)  # the pose's extent, +15%
-    with pytest.raises(ValueError, match="propagation"):
-        PoseTracker(TrackerConfig(propagation="magic"))
+    box = np.array([[300.0, 200.0, 360.0, 400.0, 0.9]])
+    tracker = PoseTracker(TrackerConfig())
+    for f in range(8):  # walking right, 4 px per frame
+        tracker.update(pose + [4 * f, 0, 0], box + [4 * f, 0, 4 * f, 0, 0])
+    tracker.update(np.zeros((0, 17, 3)), np.zeros((0, 5)))  # lost
+    (track,) = tracker.tracks
+    shift = track.predicted_box[:2] - track.box[:2]
+    assert track.state == TrackState.LOST and 3 < shift[0] < 4.5  # one frame on
+    # the pose is carried with the box: no joint moves on its own
+    np.testing.assert_allclose(track.predicted[:, :2] - track.pose[:, :2],
+                               np.broadcast_to(track.predicted_box[:2] - track.box[:2], (17, 2)),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="similarity"):
+        PoseTracker(TrackerConfig(similarity="magic"))
+
+
+def test_tracks_move_with_the_camera_but_never_with_the_flow_in_a_box(video_frame):
+    import cv2
+
+    h, w = video_frame.shape[:2]
+    seen = np.array([[100.0, 100.0, 160.0, 300.0, 0.9]])
+    hidden = np.array([[400.0, 120.0, 460.0, 320.0, 0.9]])
+
+    def tracker_with_one_lost():
+        tracker = PoseTracker(TrackerConfig(flow="dis"))
+        for _ in range(3):
+            tracker.update(boxes=np.concatenate([seen, hidden]), frame=video_frame)
+        tracker.update(boxes=seen, frame=video_frame)  # the second person is lost
+        return tracker
+
+    panned = cv2.warpAffine(video_frame, np.float32([[1, 0, -12], [0, 1, 0]]), (w, h),
+                            borderMode=cv2.BORDER_REFLECT)  # the camera turns: all 12 px left
+    tracker = tracker_with_one_lost()
+    boxes = tracker.propagated_boxes(panned, max_frames=5)
+    assert len(boxes) == 1 and boxes[0, 0] == pytest.approx(100 - 12, abs=1.5)
+    tracker.update(boxes=seen - [12, 0, 12, 0, 0], frame=panned)
+    lost = [t for t in tracker.tracks if t.state == TrackState.LOST][0]
+    assert lost.predicted_box[0] == pytest.approx(400 - 12, abs=1.5)  # moved with the camera
+    passing = video_frame.copy()  # someone passes in front of the lost person only
+    x1, y1, x2, y2 = hidden[0, :4].astype(int)
+    passing[y1:y2, x1:x2] = np.roll(video_frame[y1:y2, x1:x2], -12, axis=1)
+    tracker = tracker_with_one_lost()
+    tracker.update(boxes=seen, frame=passing)
+    lost = [t for t in tracker.tracks if t.state == TrackState.LOST][0]
+    assert lost.predicted_box[0] == pytest.approx(400, abs=0.5)  # not dragged

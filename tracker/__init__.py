@@ -1,10 +1,12 @@
-"""Identities across frames: flow propagation, OKS/IoU similarity, greedy or Hungarian matching,
-track life cycle, smoothing.
+"""Identities across frames for people given as boxes, poses or both: a Kalman box motion model
+per track, association in stages (confident, then low-score detections, then recovery), OKS/IoU
+similarity, greedy or Hungarian matching, named track states, optional optical flow, smoothing.
 
 >>> from tracker import PoseTracker, TrackerConfig
->>> tracker = PoseTracker(TrackerConfig(similarity="both", matching="greedy"))
->>> ids = tracker.update(poses, boxes, frame)   # poses [N, J, 3] -> track ids [N]
+>>> tracker = PoseTracker(TrackerConfig(fps=25))
+>>> ids = tracker.update(poses, boxes)         # poses [N, J, 3], boxes [N, 5] -> ids [N]
+>>> ids = tracker.update(boxes=boxes)          # boxes alone (x1, y1, x2, y2, score)
 """
-from .tracker import PoseTracker, Track, TrackerConfig
+from .tracker import PoseTracker, Track, TrackerConfig, TrackState
 
-__all__ = ["PoseTracker", "Track", "TrackerConfig"]
+__all__ = ["PoseTracker", "Track", "TrackerConfig", "TrackState"]

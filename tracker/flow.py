@@ -1,4 +1,5 @@
-"""Dense optical flow between consecutive frames, and keypoints moved by it.
+"""Dense optical flow between consecutive frames: keypoints moved by it, and the camera's
+motion (the background's flow).
 
 Methods: ``"dis"`` (OpenCV DIS, default: fast on CPU), ``"farneback"`` (OpenCV), ``"raft"``
 (torchvision's RAFT-small; its weights are downloaded once into the torch hub cache). Flow is
@@ -12,6 +13,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+FLOW_METHODS = ("dis", "farneback", "raft")
+
 
 class OpticalFlow:
     """Flow ``[H', W', 2]`` (dx, dy in full-frame pixels) from one RGB frame to the next.
@@ -23,8 +26,9 @@ class OpticalFlow:
     """
 
     def __init__(self, method: str = "dis", max_side: int = 640, device: str = "cpu") -> None:
-        if method not in ("dis", "farneback", "raft"):
-            raise ValueError(f"flow method must be 'dis', 'farneback' or 'raft', got {method!r}")
+        if method not in FLOW_METHODS:
+            raise ValueError(f"flow method must be one of {', '.join(map(repr, FLOW_METHODS))} "
+                             f"or None, got {method!r}")
         self.method = method
         self.max_side = max_side
         self.device = device
@@ -95,6 +99,24 @@ class Flow:
         d = cv2.remap(self.field, map_x, map_y, cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_REPLICATE)
         return d.reshape(np.shape(points))
+
+    def camera_motion(self, exclude: Optional[np.ndarray] = None,
+                      min_fraction: float = 0.1) -> np.ndarray:
+        """``[2]`` the camera's motion (x, y full-frame pixels): the median flow of the
+        background - the frame outside the boxes ``exclude`` ``[N, 4+]`` (the people, who move
+        on their own). Zero when less than ``min_fraction`` of the frame is background."""
+        step = 4  # every 4th row and column: plenty for a median
+        field = self.field[::step, ::step]
+        h, w = field.shape[:2]
+        background = np.ones((h, w), bool)
+        if exclude is not None and len(exclude):
+            scaled = np.asarray(exclude, np.float64)[:, :4] * (self.scale / step)
+            scaled = np.concatenate([np.floor(scaled[:, :2]), np.ceil(scaled[:, 2:])], 1)
+            for x1, y1, x2, y2 in np.clip(scaled, 0, [w, h, w, h]).astype(int):
+                background[y1:y2, x1:x2] = False
+        if background.mean() < min_fraction:
+            return np.zeros(2)
+        return np.median(field[background], axis=0).astype(np.float64)
 
     def move(self, points: np.ndarray) -> np.ndarray:
         """Points ``[..., 2]`` moved to the next frame."""

@@ -1,12 +1,13 @@
 """Assignment of detections to tracks from a similarity matrix ``[tracks, detections]``.
 
-:func:`match_indices` returns the matched ``(rows, cols)`` as int arrays (the tracker's path);
-:func:`greedy_match`, :func:`hungarian_match` and :func:`match` the same pairs as a list of
-``(row, col)`` tuples.
+:data:`MATCHERS` names the methods (``"greedy"``, ``"hungarian"``), each
+``(similarity, threshold) -> (rows, cols)`` int arrays (the tracker's path, chosen once with
+:func:`get_matcher`); :func:`greedy_match` and :func:`hungarian_match` give the same pairs as a
+list of ``(row, col)`` tuples.
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -71,10 +72,19 @@ def hungarian_match(similarity: np.ndarray, threshold: float) -> Matches:
     return _pairs(hungarian_indices(similarity, threshold))
 
 
+Matcher = Callable[[np.ndarray, float], Indices]
+MATCHERS: Dict[str, Matcher] = {"greedy": greedy_indices, "hungarian": hungarian_indices}
+
+
+def get_matcher(method: str) -> Matcher:
+    """The matching function named ``method`` (a key of :data:`MATCHERS`)."""
+    try:
+        return MATCHERS[method]
+    except KeyError:
+        raise ValueError(f"matching must be one of {', '.join(map(repr, MATCHERS))}, "
+                         f"got {method!r}") from None
+
+
 def match_indices(similarity: np.ndarray, threshold: float, method: str = "greedy") -> Indices:
     """Matched ``(rows, cols)`` int arrays by ``method`` (``"greedy"`` or ``"hungarian"``)."""
-    if method == "greedy":
-        return greedy_indices(similarity, threshold)
-    if method == "hungarian":
-        return hungarian_indices(similarity, threshold)
-    raise ValueError(f"matching must be 'greedy' or 'hungarian', got {method!r}")
+    return get_matcher(method)(similarity, threshold)

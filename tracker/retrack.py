@@ -1,11 +1,12 @@
 """Re-assign ``track_id`` in PoseTrack18-format prediction files by tracking their poses.
 
     python -m tracker.retrack --input PRED_DIR --output OUT_DIR [--similarity oks|iou|both]
-        [--matching greedy|hungarian] [--threshold 0.2] [--max-lost 30]
+        [--matching greedy|hungarian] [--threshold 0.2] [--max-lost SECONDS] [--fps 30]
 
 Each file's frames are processed in ``images`` order with the poses only (no video frames, so
-motion is predicted from velocity). Frames that carry no poses - as PoseTrack's unlabelled frames
-in prediction files - are skipped and do not age tracks. Poses too weak to start a track get
+motion is predicted by the tracker's motion model). Frames that carry no poses - as PoseTrack's
+unlabelled frames in prediction files - are skipped and do not age tracks. Working offline, a
+track's poses from before its confirmation get its identity too; poses of no confirmed track get
 one-off ids. Files are written atomically; everything else in them is kept. An output folder
 that would overwrite the input files is refused.
 """
@@ -22,6 +23,8 @@ from tqdm import tqdm
 
 from pose.safe_output import OutputError, check_outputs, write_json_atomic
 
+from .matching import MATCHERS
+from .similarity import SIMILARITIES
 from .tracker import PoseTracker, TrackerConfig
 
 
@@ -49,6 +52,7 @@ def retrack_file(data: dict, config: TrackerConfig) -> dict:
     by_image = {}
     for ann in data.get("annotations", []):
         by_image.setdefault(ann["image_id"], []).append(ann)
+    pending: dict = {}  # tentative track key -> its poses so far (identity once confirmed)
     for image in data.get("images", []):
         people = by_image.get(image["id"], [])
         if not people:
@@ -62,8 +66,22 @@ def retrack_file(data: dict, config: TrackerConfig) -> dict:
                 poses[i, :, 2] = p["scores"]
             poses[i, absent, 2] = 0.0
         ids = tracker.update(poses)
-        for p, tid in zip(people, ids):
-            p["track_id"] = int(tid) if tid >= 0 else tracker.new_id()
+        for p, tid, key in zip(people, ids.tolist(), tracker.last_keys.tolist()):
+            if tid >= 0:
+                p["track_id"] = tid
+            elif key >= 0:  # a tentative track: its identity comes once it is confirmed
+                pending.setdefault(key, []).append(p)
+            else:
+                p["track_id"] = tracker.new_id()
+        if pending:
+            confirmed = tracker.identities(np.fromiter(pending, np.int64, len(pending)))
+            for key, tid in zip(list(pending), confirmed.tolist()):
+                if tid >= 0:
+                    for p in pending.pop(key):
+                        p["track_id"] = tid
+    for people in pending.values():  # never confirmed: one-off identities
+        for p in people:
+            p["track_id"] = tracker.new_id()
     return data
 
 
@@ -71,10 +89,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, required=True, help="folder of prediction files")
     parser.add_argument("--output", type=Path, required=True, help="folder to write")
-    parser.add_argument("--similarity", choices=["oks", "iou", "both"], default="both")
-    parser.add_argument("--matching", choices=["greedy", "hungarian"], default="greedy")
-    parser.add_argument("--threshold", type=float, default=TrackerConfig.threshold)
-    parser.add_argument("--max-lost", type=int, default=TrackerConfig.max_lost)
+    parser.add_argument("--similarity", choices=list(SIMILARITIES),
+                        default=TrackerConfig.similarity)
+    parser.add_argument("--matching", choices=list(MATCHERS), default=TrackerConfig.matching)
+    parser.add_argument("--threshold", type=float, default=TrackerConfig.threshold,
+                        help="minimum similarity of a match (default %(default)s)")
+    parser.add_argument("--max-lost", type=float, default=TrackerConfig.max_lost,
+                        metavar="SECONDS", help="how long a lost track is kept (default "
+                                                "%(default)s s at --fps)")
+    parser.add_argument("--fps", type=float, default=TrackerConfig.fps,
+                        help="frame rate of the videos (default %(default)s)")
     parser.add_argument("--keypoints", default="posetrack18", help="joint layout (OKS sigmas)")
     args = parser.parse_args(argv)
     files = sorted(args.input.glob("*.json")) if args.input.is_dir() else []
@@ -83,8 +107,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         config = TrackerConfig(similarity=args.similarity, matching=args.matching,
-                               threshold=args.threshold, lost_threshold=args.threshold,
-                               max_lost=args.max_lost, flow=None, keypoints=args.keypoints)
+                               threshold=args.threshold, max_lost=args.max_lost, fps=args.fps,
+                               flow=None, keypoints=args.keypoints)
         check_outputs([("--output", args.output / path.name) for path in files],
                       [("--input", path) for path in files], create_folders=True)
         for path in tqdm(files, desc="files", disable=not sys.stderr.isatty()):

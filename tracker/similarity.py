@@ -1,15 +1,19 @@
-"""Similarities between the poses of existing tracks and of the current frame.
+"""Similarities between the (predicted) tracks and the detections of the current frame.
 
 Poses are ``[N, J, 3]`` (x, y pixels, score); boxes ``[N, 4+]`` x1, y1, x2, y2 pixels. All
 functions return ``[tracks, detections]`` matrices in [0, 1].
+
+:data:`SIMILARITIES` names the tracker's choices (``"iou"``, ``"oks"``, ``"both"``), each a plain
+function ``(track_boxes, boxes, track_poses, poses, *, sigmas, joint_threshold, oks_weight)``;
+poses may be None (box-only tracking), which ``"both"`` answers with IoU alone.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from pose.oks import oks_matrix
+from pose.oks import oks_matrix, oks_pairs
 
 
 def box_iou(a: np.ndarray, b: np.ndarray, area_a: Optional[np.ndarray] = None,
@@ -67,33 +71,35 @@ def pose_oks(track_poses: np.ndarray, track_boxes: np.ndarray, poses: np.ndarray
                       score_threshold)
 
 
-def clip_boxes(boxes: np.ndarray, frame_shape) -> np.ndarray:
+def clip_boxes(boxes: np.ndarray, frame_shape, return_index: bool = False):
     """Boxes ``[N, 5]`` clipped to the frame (``(height, width)``); boxes left with no area are
-    dropped and scores are capped at 1 (propagated boxes score by joint confidence)."""
+    dropped and scores are capped at 1. With ``return_index``, also the rows kept ``[M]``."""
     height, width = frame_shape
     out = np.array(boxes, dtype=np.float32).reshape(-1, 5)
     out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
     out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
     out[:, 4] = out[:, 4].clip(None, 1.0)
-    return out[(out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])]
+    index = np.flatnonzero((out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1]))
+    return (out[index], index) if return_index else out[index]
 
 
-def add_missed_boxes(detected: np.ndarray, propagated: np.ndarray, frame_shape,
-                     iou_threshold: float = 0.5, contained: float = 0.8) -> np.ndarray:
-    """The detections ``[N, 5]`` plus the propagated boxes ``[M, 5]`` of tracked people the
-    detector missed (the paper's box propagation).
+def missed_boxes(detected: np.ndarray, propagated: np.ndarray, frame_shape,
+                 iou_threshold: float = 0.5, contained: float = 0.8):
+    """The propagated boxes ``[M, 5]`` of tracked people the detector missed (the paper's box
+    propagation), clipped to the frame, and their rows in ``propagated`` ``[K]``.
 
-    Detections always win: a propagated box is dropped when it overlaps a detection by more
-    than ``iou_threshold`` IoU or when ``contained`` of the smaller of the two lies inside the
-    other; among themselves propagated boxes are reduced by the same rule in score order.
-    This keeps a propagated box from ever replacing or duplicating a detected person (which
-    would feed back: a duplicate is tracked, propagated again, and so on).
+    Detections always win: a propagated box is dropped when it overlaps a detection
+    (``[N, 5]``) by more than ``iou_threshold`` IoU or when ``contained`` of the smaller of the
+    two lies inside the other; among themselves propagated boxes are reduced by the same rule
+    in score order. This keeps a propagated box from ever replacing or duplicating a detected
+    person (which would feed back: a duplicate is tracked, propagated again, and so on).
     """
-    kept = [np.asarray(detected, np.float32).reshape(-1, 5)]
-    candidates = clip_boxes(propagated, frame_shape)
-    candidates = candidates[np.argsort(-candidates[:, 4], kind="stable")]
-    taken = kept[0]
-    for box in candidates:
+    taken = np.asarray(detected, np.float32).reshape(-1, 5)
+    candidates, rows = clip_boxes(propagated, frame_shape, return_index=True)
+    order = np.argsort(-candidates[:, 4], kind="stable")
+    kept = []
+    for k in order.tolist():
+        box = candidates[k]
         if len(taken):
             iou = box_iou(box[None, :4], taken[:, :4])[0]
             inter = iou * (box_area(box[None, :4])[0] + box_area(taken[:, :4])) / (1 + iou)
@@ -101,7 +107,16 @@ def add_missed_boxes(detected: np.ndarray, propagated: np.ndarray, frame_shape,
             if (iou > iou_threshold).any() or (inter > contained * smaller).any():
                 continue
         taken = np.concatenate([taken, box[None]])
-    return taken
+        kept.append(k)
+    kept = np.asarray(kept, np.int64)
+    return candidates[kept].reshape(-1, 5), rows[kept]
+
+
+def add_missed_boxes(detected: np.ndarray, propagated: np.ndarray, frame_shape,
+                     iou_threshold: float = 0.5, contained: float = 0.8) -> np.ndarray:
+    """The detections ``[N, 5]`` followed by :func:`missed_boxes` (same rules)."""
+    missed, _ = missed_boxes(detected, propagated, frame_shape, iou_threshold, contained)
+    return np.concatenate([np.asarray(detected, np.float32).reshape(-1, 5), missed])
 
 
 def combined(iou: Optional[np.ndarray], oks: Optional[np.ndarray],
@@ -112,3 +127,54 @@ def combined(iou: Optional[np.ndarray], oks: Optional[np.ndarray],
     if oks is None:
         return iou
     return oks_weight * oks + (1 - oks_weight) * iou
+
+
+def _has_pose(poses: np.ndarray, joint_threshold: float) -> np.ndarray:
+    """``[N]`` whether each pose has a joint scoring above ``joint_threshold``."""
+    return np.logical_or.reduce(poses[..., 2] > joint_threshold, axis=1)
+
+
+def iou_similarity(track_boxes: np.ndarray, boxes: np.ndarray,
+                   track_poses: Optional[np.ndarray], poses: Optional[np.ndarray], *,
+                   sigmas: np.ndarray, joint_threshold: float, oks_weight: float) -> np.ndarray:
+    """Box IoU of the tracks' predicted boxes and the detections (poses unused)."""
+    return box_iou(track_boxes, boxes)
+
+
+def oks_similarity(track_boxes: np.ndarray, boxes: np.ndarray,
+                   track_poses: Optional[np.ndarray], poses: Optional[np.ndarray], *,
+                   sigmas: np.ndarray, joint_threshold: float, oks_weight: float) -> np.ndarray:
+    """OKS of the tracks' predicted poses and the detected poses (the boxes' areas as the
+    scale; joints count where both score above ``joint_threshold``)."""
+    if poses is None or track_poses is None:
+        raise ValueError("similarity 'oks' needs poses; use 'iou' or 'both' to track boxes")
+    return oks_matrix(track_poses, poses, box_area(track_boxes), box_area(boxes), sigmas,
+                      joint_threshold)
+
+
+def iou_oks_similarity(track_boxes: np.ndarray, boxes: np.ndarray,
+                       track_poses: Optional[np.ndarray], poses: Optional[np.ndarray], *,
+                       sigmas: np.ndarray, joint_threshold: float,
+                       oks_weight: float) -> np.ndarray:
+    """``oks_weight * OKS + (1 - oks_weight) * IoU`` for overlapping pairs that both have a
+    pose (a joint above ``joint_threshold``), IoU alone for the others and when there are no
+    poses."""
+    track_area, area = box_area(track_boxes), box_area(boxes)
+    iou = box_iou(track_boxes, boxes, track_area, area)
+    if poses is None or track_poses is None or not iou.size:
+        return iou
+    # OKS where both have a pose and the boxes overlap (elsewhere it could not reach a match)
+    rows, cols = np.nonzero((iou > 0) & _has_pose(track_poses, joint_threshold)[:, None]
+                            & _has_pose(poses, joint_threshold)[None])
+    if not len(rows):
+        return iou
+    out = iou.copy()
+    oks = oks_pairs(track_poses[rows], poses[cols], track_area[rows], area[cols], sigmas,
+                    joint_threshold)
+    out[rows, cols] = oks_weight * oks + (1 - oks_weight) * iou[rows, cols]
+    return out
+
+
+Similarity = Callable[..., np.ndarray]
+SIMILARITIES: Dict[str, Similarity] = {"iou": iou_similarity, "oks": oks_similarity,
+                                       "both": iou_oks_similarity}

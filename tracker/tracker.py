@@ -1,120 +1,227 @@
-"""Identities across frames for top-down poses (Simple Baselines' flow tracker, extended).
+"""Identities across frames for person boxes, with or without poses.
 
-Per frame (:meth:`PoseTracker.update`): every track's pose is predicted into the frame - moved by
-the optical flow from the previous frame when frames are given (the paper's propagation), else
-by its constant velocity; similarities (OKS of predicted and new poses, box IoU, or both) are
-matched greedily in descending order (the paper) or by the Hungarian method, first against the
-tracks seen in the previous frame, then against lost tracks (re-identification after occlusion);
-unmatched poses with enough confident joints start new tracks; tracks unseen for more than
-``max_lost`` frames end. Identities are never reused.
+Per frame (:meth:`PoseTracker.update`), as ByteTrack's and OC-SORT's update, top to bottom:
 
-:meth:`PoseTracker.propagated_boxes` gives the boxes of the tracks moved into the next frame
-(enlarged 15%), which a pipeline unites with the detector's boxes so that missed detections are
-recovered (the paper's box propagation).
+1. **predict**: every track's box is moved into the frame by its Kalman motion model
+   (:mod:`tracker.motion`; lost tracks too, with their height frozen); a track's predicted pose
+   is its last pose moved and scaled with the box. Given the frames, every track is also moved
+   with the camera: the median optical flow of the background, outside the boxes of the people
+   seen in the last frame. The flow inside a box is never used (in a lost person's box it
+   follows whoever hides them).
+2. **first association**: the confident detections (score >= ``box_threshold``) against the
+   tracked and the lost tracks together (ByteTrack): IoU of predicted and detected boxes, plus
+   OKS of predicted and detected poses where both have one (``similarity``); a lost track only
+   takes a detection inside its motion gate (the Kalman filter's Mahalanobis distance).
+3. **second association**: the low-score detections (``low_box_threshold`` <= score <
+   ``box_threshold``, which the detector keeps for this) against the tracked tracks still
+   unmatched, by IoU (ByteTrack: an occluded person is often detected with a low score).
+4. **propagated boxes**: a tracked track that the pose network confirmed at its predicted box
+   (:meth:`PoseTracker.propagated_boxes`, enough confident joints) is carried through the frame
+   (its pose updated, its motion model left alone).
+5. **recovery**: confident detections left against the tracks detected in the previous frame
+   and still unmatched, by IoU with their last detected box (OC-SORT's observation-centric
+   recovery, for a sudden stop or turn; only for these tracks, as a track lost for longer would
+   "park" there and take the next person walking through).
+6. **tentative tracks**: confident detections left against the tracks not yet confirmed.
+7. **new tracks** start, tentative, from the confident detections left that score at least
+   ``new_track_threshold`` (and have ``min_joints`` confident joints when poses are given); a
+   track is confirmed - and gets its identity - after ``min_hits`` consecutive matches (at
+   once in the first frame), so a one-frame false detection never becomes an identity.
+8. **bookkeeping**: matched tracks update their motion model with the detected box - after a
+   gap, along a straight virtual path from the last observation (OC-SORT's observation-centric
+   re-update) - unmatched tracked tracks become lost, tentative ones are dropped, and lost ones
+   end after ``max_lost`` seconds. Identities are never reused.
 
 The tracks' state is kept as stacked arrays (:class:`TrackArrays`, one row per track in creation
 order), so a frame costs a fixed number of array operations whatever the number of people.
 """
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import List, Optional
+from functools import partial
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from pose.keypoints import get_keypoint_set
-from pose.oks import oks_matrix
 
 from .flow import Flow, build_flow
-from .matching import match_indices
-from .similarity import box_area, box_iou, combined, pose_box
+from .matching import get_matcher
+from .motion import GATE_4DOF, BoxKalman, to_xyah, to_xyxy
+from .similarity import SIMILARITIES, box_iou, pose_box
 from .smoothing import build_smoother
+
+
+class TrackState(enum.IntEnum):
+    """Where a track is in its life (removed tracks leave the arrays)."""
+
+    TENTATIVE = 0  #: started, not yet confirmed: no identity reported
+    TRACKED = 1  #: confirmed and seen (detected or carried) in the last frame
+    LOST = 2  #: confirmed, unseen since; kept ``max_lost`` seconds for re-identification
+
+
+TENTATIVE, TRACKED, LOST = (int(state) for state in TrackState)  # plain ints: fast compares
 
 
 @dataclass
 class TrackerConfig:
-    """Tracker parameters (defaults: the Simple Baselines choices where the paper gives them).
+    """Tracker parameters (one set of defaults for pose and box tracking; published trackers'
+    values where they give one).
 
     Attributes:
-        similarity: ``"oks"`` (flow-based pose similarity), ``"iou"`` or ``"both"``.
+        similarity: ``"both"`` (IoU, plus OKS where the track and the detection have poses),
+            ``"iou"`` or ``"oks"`` (poses required).
         oks_weight: weight of OKS in ``"both"`` (the rest is IoU).
-        matching: ``"greedy"`` (paper) or ``"hungarian"``.
-        threshold: minimum similarity of a match.
-        lost_threshold: minimum similarity to re-identify a lost track.
-        max_lost: frames a track is kept without a match.
-        min_joints: confident joints a pose needs to start a track.
+        matching: ``"greedy"`` (Simple Baselines: pairs in descending similarity) or
+            ``"hungarian"`` (maximum total similarity, ``lap``).
+        box_threshold: detections scoring at least this are confident: they take part in the
+            first association and may start tracks (the apps' ``--box-threshold``).
+        low_box_threshold: lower-scoring detections down to this are matched in the second
+            association only (ByteTrack's 0.1); the detector is asked for boxes down to it.
+        new_track_threshold: score a detection needs to start a track (ByteTrack: the
+            confident threshold + 0.1).
+        threshold: minimum similarity in the first association and for tentative tracks
+            (ByteTrack's IoU 0.2).
+        low_threshold: minimum IoU in the second association (ByteTrack's 0.5).
+        recovery_threshold: minimum IoU with a track's last detected box in the recovery
+            (OC-SORT's 0.3).
+        min_hits: consecutive matches that confirm a track (ByteTrack's 2).
+        max_lost: seconds a lost track is kept for re-identification (ByteTrack's and
+            OC-SORT's 30 frames at 30 frames/s).
+        propagation: seconds a track the detector misses is still reported at its predicted
+            box (the paper's box propagation, from the motion model): with poses, where the
+            pose network confirms a person there (:meth:`PoseTracker.propagated_boxes`);
+            tracking boxes alone, as it is (:meth:`PoseTracker.bridged_boxes`). 0.2 s bridges
+            the 1-5-frame detection gaps of walkers hiding each other at 25 frames/s; 0: off.
+        min_joints: confident joints a pose needs to start a track or to confirm a
+            propagated box (0: any).
         joint_threshold: joint score counted as confident (and used by OKS).
-        flow: ``"dis"``, ``"farneback"``, ``"raft"`` or None (constant-velocity prediction).
-        flow_max_side: longer side of the frames the flow is computed on.
-        box_enlarge: enlargement of propagated pose boxes (0.15 = 15%).
-        propagation: how :meth:`PoseTracker.propagated_boxes` carries a person into the next
-            frame: ``"pose"`` (the paper: the box around the flow-moved joints, enlarged by
-            ``box_enlarge``) or ``"box"`` (the person's last box, shifted by the median flow
-            displacement of its confident joints; the size is kept, so a poor pose estimate
-            cannot grow or shrink the box from frame to frame).
+        flow: ``"dis"`` (OpenCV DIS), ``"farneback"``, ``"raft"`` or None: dense optical
+            flow between consecutive frames (when :meth:`PoseTracker.update` is given them),
+            from which the camera's motion - the background's, outside the people's boxes - is
+            taken and applied to every track. The flow inside a box is never used.
+        flow_max_side: longer side of the frames the flow is computed on (320: the camera's
+            motion needs no more, and costs a few milliseconds).
         smoothing: None, ``"one_euro"`` or ``"kalman"`` (applied to the output poses).
         keypoints: joint layout (for OKS sigmas).
-        fps: frame rate (for One-Euro smoothing).
+        fps: frame rate of the video (``max_lost``, the motion model's noise, One-Euro).
     """
 
     similarity: str = "both"
     oks_weight: float = 0.5
     matching: str = "greedy"
+    box_threshold: float = 0.5
+    low_box_threshold: float = 0.1
+    new_track_threshold: float = 0.6
     threshold: float = 0.2
-    lost_threshold: float = 0.2
-    max_lost: int = 30
+    low_threshold: float = 0.5
+    recovery_threshold: float = 0.3
+    min_hits: int = 2
+    max_lost: float = 1.0
+    propagation: float = 0.2
     min_joints: int = 5
     joint_threshold: float = 0.2
     flow: Optional[str] = "dis"
-    flow_max_side: int = 640
-    box_enlarge: float = 0.15
-    propagation: str = "pose"
+    flow_max_side: int = 320
     smoothing: Optional[str] = None
     keypoints: str = "coco"
     fps: float = 30.0
 
+    @property
+    def max_lost_frames(self) -> int:
+        """``max_lost`` in frames at ``fps`` (at least 1)."""
+        return max(1, int(round(self.max_lost * self.fps)))
+
+    @property
+    def propagation_frames(self) -> int:
+        """``propagation`` in frames at ``fps`` (at least 1 unless 0)."""
+        return max(1, int(round(self.propagation * self.fps))) if self.propagation > 0 else 0
+
+    def check(self) -> None:
+        """Raises ValueError for a bad choice or value (one line naming the field)."""
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {', '.join(map(repr, SIMILARITIES))}, "
+                             f"got {self.similarity!r}")
+        get_matcher(self.matching)
+        if not self.fps > 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.min_hits < 1:
+            raise ValueError(f"min_hits must be at least 1, got {self.min_hits}")
+        if self.max_lost < 0 or self.propagation < 0 or self.min_joints < 0:
+            raise ValueError("max_lost, propagation and min_joints cannot be negative")
+        if self.low_box_threshold > self.box_threshold:
+            raise ValueError(f"low_box_threshold ({self.low_box_threshold}) must not exceed "
+                             f"box_threshold ({self.box_threshold})")
+
 
 @dataclass
 class Track:
-    """One identity, as :attr:`PoseTracker.tracks` reports it (a copy of the tracker's state).
-    ``pose`` is the last observed pose, ``predicted`` its prediction for the current frame (both
-    ``[J, 3]``), ``velocity`` the per-joint motion per frame ``[J, 2]``."""
+    """One track, as :attr:`PoseTracker.tracks` reports it (copies of the tracker's state).
+
+    ``box`` is the last detected box, ``predicted_box`` the motion model's box in the last frame
+    (its estimate where matched, its prediction where not; x1, y1, x2, y2); ``pose`` the last
+    pose and ``predicted`` its prediction (``[J, 3]``, zero scores without poses); ``velocity``
+    the box centre's motion per frame ``[2]``; ``lost`` frames since the last detection."""
 
     track_id: int
-    pose: np.ndarray
+    state: TrackState
     box: np.ndarray
+    predicted_box: np.ndarray
+    pose: np.ndarray
     predicted: np.ndarray
     velocity: np.ndarray
-    hits: int = 1
-    lost: int = 0
-    smoother: object = None
+    hits: int
+    lost: int
     smoothed: Optional[np.ndarray] = None
 
 
 class TrackArrays:
-    """The state of all tracks, one row each in creation order (so ``ids`` ascend).
+    """The state of all tracks, one row each in creation order.
 
     Attributes:
-        ids: ``[T]`` track ids.
-        pose, predicted: ``[T, J, 3]`` last observed pose; its prediction for the current frame.
-        box: ``[T, 4]`` box of the last observation.
-        velocity: ``[T, J, 3]`` per-joint motion per frame (x, y; the score column stays 0, so
-            that ``predicted + velocity`` is the next prediction).
-        hits, lost: ``[T]`` observations so far; frames since the last one.
-        smoothed: ``[T, J, 3]`` the smoothed last pose (None without smoothing: ``pose``).
+        ids: ``[T]`` identities (-1 while tentative; confirmed ones ascend).
+        keys: ``[T]`` the tracks' own numbers, given at their start (tentative ones too), never
+            reused.
+        state: ``[T]`` :class:`TrackState` values.
+        mean, covariance: ``[T, 8]``, ``[T, 3, 4]`` the Kalman state (cx, cy, a, h and their
+            velocities; predicted for the current frame once :meth:`PoseTracker.update` ran
+            its prediction).
+        saved_mean, saved_covariance: the Kalman state right after the last observation (the
+            start of the observation-centric re-update).
+        observed: ``[T, 4]`` the last detected box as cx, cy, a, h.
+        box: ``[T, 4]`` the last detected box (x1, y1, x2, y2).
+        score: ``[T]`` its detection score.
+        pose: ``[T, J, 3]`` the last pose (zero scores when tracking boxes only).
+        pose_box: ``[T, 4]`` the box that pose was found in.
+        predicted: ``[T, J, 3]`` the pose predicted for the current frame.
+        hits: ``[T]`` observations so far.
+        since_observed: ``[T]`` frames since the last detection (0: detected in the last
+            frame).
+        smoothed: ``[T, J, 3]`` the smoothed last pose (None without smoothing).
         smoothers: ``T`` smoother objects (empty without smoothing).
     """
 
-    ARRAYS = ("ids", "pose", "predicted", "box", "velocity", "hits", "lost", "smoothed")
+    ARRAYS = ("ids", "keys", "state", "mean", "covariance", "saved_mean", "saved_covariance",
+              "observed", "box", "score", "pose", "pose_box", "predicted", "hits",
+              "since_observed", "smoothed")
 
     def __init__(self, num_joints: int, smoothing: bool = False) -> None:
         self.ids = np.zeros(0, np.int64)
-        self.pose = np.zeros((0, num_joints, 3))
-        self.predicted = np.zeros((0, num_joints, 3))
+        self.keys = np.zeros(0, np.int64)
+        self.state = np.zeros(0, np.int8)
+        self.mean = np.zeros((0, 8))
+        self.covariance = np.zeros((0, 3, 4))
+        self.saved_mean = np.zeros((0, 8))
+        self.saved_covariance = np.zeros((0, 3, 4))
+        self.observed = np.zeros((0, 4))
         self.box = np.zeros((0, 4))
-        self.velocity = np.zeros((0, num_joints, 3))
+        self.score = np.zeros(0)
+        self.pose = np.zeros((0, num_joints, 3))
+        self.pose_box = np.zeros((0, 4))
+        self.predicted = np.zeros((0, num_joints, 3))
         self.hits = np.zeros(0, np.int64)
-        self.lost = np.zeros(0, np.int64)
+        self.since_observed = np.zeros(0, np.int64)
         self.smoothed = np.zeros((0, num_joints, 3)) if smoothing else None
         self.smoothers: list = []
 
@@ -125,6 +232,10 @@ class TrackArrays:
         """``[T, J, 3]`` the poses the tracker outputs (smoothed, or the last observed)."""
         return self.pose if self.smoothed is None else self.smoothed
 
+    def predicted_boxes(self) -> np.ndarray:
+        """``[T, 4]`` the motion model's boxes (x1, y1, x2, y2)."""
+        return to_xyxy(self.mean)
+
     def keep(self, mask: np.ndarray) -> None:
         """Keeps the rows where ``mask`` ``[T]`` is True."""
         for name in self.ARRAYS:
@@ -133,52 +244,64 @@ class TrackArrays:
         if self.smoothers:
             self.smoothers = [s for s, k in zip(self.smoothers, mask.tolist()) if k]
 
-    def append(self, ids: np.ndarray, poses: np.ndarray, boxes: np.ndarray,
-               smoothers: list) -> None:
-        """New tracks ``ids`` ``[K]`` first seen with ``poses`` ``[K, J, 3]`` in ``boxes``
-        ``[K, 4]``: zero velocity, one hit, smoothed pose = pose (until smoothed)."""
-        k = len(ids)
-        new = dict(ids=ids, pose=poses, predicted=poses, box=boxes,
-                   velocity=np.zeros(poses.shape), hits=np.ones(k, np.int64),
-                   lost=np.zeros(k, np.int64), smoothed=poses)
-        for name in self.ARRAYS:  # concatenate copies
+    def append(self, rows: dict, smoothers: list) -> None:
+        """New tracks: ``rows`` maps every name of :attr:`ARRAYS` (but ``smoothed``, which
+        starts as the pose) to ``[K, ...]`` values."""
+        rows = dict(rows, smoothed=rows["pose"])
+        for name in self.ARRAYS:
             if getattr(self, name) is not None:
-                setattr(self, name, np.concatenate([getattr(self, name), new[name]]))
+                setattr(self, name, np.concatenate([getattr(self, name), rows[name]]))
         if self.smoothed is not None:
             self.smoothers.extend(smoothers)
 
 
 class PoseTracker:
-    """Assigns track ids to the poses of successive frames.
+    """Assigns identities to the people (boxes, poses or both) of successive frames.
+
+    Call :meth:`update` once per frame, also for frames without detections.
 
     Args:
-        config: :class:`TrackerConfig` (default parameters if None).
+        config: :class:`TrackerConfig` (default parameters if None); checked here, so a bad
+            name fails before the first frame.
         device: for RAFT flow.
     """
 
     def __init__(self, config: Optional[TrackerConfig] = None, device: str = "cpu") -> None:
-        self.config = config or TrackerConfig()
-        if self.config.similarity not in ("oks", "iou", "both"):
-            raise ValueError(f"similarity must be 'oks', 'iou' or 'both', "
-                             f"got {self.config.similarity!r}")
-        if self.config.propagation not in ("pose", "box"):
-            raise ValueError(f"propagation must be 'pose' or 'box', "
-                             f"got {self.config.propagation!r}")
-        self.sigmas = get_keypoint_set(self.config.keypoints).sigma_array()
-        self.flow = build_flow(self.config.flow, self.config.flow_max_side, device)
-        self.state = TrackArrays(len(self.sigmas), self.config.smoothing not in (None, "none"))
+        self.config = cfg = config or TrackerConfig()
+        cfg.check()
+        self.sigmas = get_keypoint_set(cfg.keypoints).sigma_array()
+        self._similarity = partial(SIMILARITIES[cfg.similarity], sigmas=self.sigmas,
+                                   joint_threshold=cfg.joint_threshold,
+                                   oks_weight=cfg.oks_weight)
+        self._match = get_matcher(cfg.matching)
+        build_smoother(cfg.smoothing, len(self.sigmas), cfg.fps)  # a bad name fails here
+        self.flow = build_flow(cfg.flow, cfg.flow_max_side, device)
+        self.kalman = BoxKalman(cfg.fps)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets every track (a new video); identities start again from 0."""
+        self.state = TrackArrays(len(self.sigmas),
+                                 self.config.smoothing not in (None, "none"))
+        self.frame_index = 0  # frames given to update() so far
         self._next_id = 0
+        self._next_key = 0
+        self.last_keys = np.zeros(0, np.int64)  # per detection of the last update: its track
+        self._predicted_for = -1  # frame index whose prediction the state holds
+        self._predicted_boxes = np.zeros((0, 4))  # its boxes
         self._previous_frame: Optional[np.ndarray] = None
-        self._pending_flow: Optional[Flow] = None
-        self._pending_frame: Optional[np.ndarray] = None
+        self._flow_cache: Tuple[int, Optional[Flow]] = (-1, None)
+        self._with_poses = False  # whether any frame had poses (else nothing to move)
 
     @property
     def tracks(self) -> List[Track]:
         """The current tracks in creation order, as :class:`Track` copies of :attr:`state`."""
         s = self.state
-        return [Track(int(s.ids[i]), s.pose[i].copy(), s.box[i].copy(), s.predicted[i].copy(),
-                      s.velocity[i, :, :2].copy(), int(s.hits[i]), int(s.lost[i]),
-                      s.smoothers[i] if s.smoothers else None, s.output()[i].copy())
+        predicted = s.predicted_boxes()
+        return [Track(int(s.ids[i]), TrackState(int(s.state[i])), s.box[i].copy(),
+                      predicted[i], s.pose[i].copy(), s.predicted[i].copy(),
+                      s.mean[i, 4:6].copy(), int(s.hits[i]), int(s.since_observed[i]),
+                      s.output()[i].copy() if s.smoothed is not None else None)
                 for i in range(len(s))]
 
     def new_id(self) -> int:
@@ -186,184 +309,364 @@ class PoseTracker:
         self._next_id += 1
         return self._next_id - 1
 
-    # -- prediction ------------------------------------------------------------------------
+    def identities(self, keys: np.ndarray) -> np.ndarray:
+        """``[K]`` the current identities of the tracks with ``keys`` (from
+        :attr:`last_keys`): -1 for tracks still tentative or ended. An offline user gives a
+        track's tentative detections its identity once it is confirmed."""
+        s, keys = self.state, np.asarray(keys, np.int64)
+        out = np.full(len(keys), -1, np.int64)
+        if len(s):
+            at = np.minimum(np.searchsorted(s.keys, keys), len(s) - 1)  # keys ascend
+            found = s.keys[at] == keys
+            out[found] = s.ids[at[found]]
+        return out
+
+    # -- prediction -----------------------------------------------------------------------------
     def _flow_to(self, frame: Optional[np.ndarray]) -> Optional[Flow]:
+        """The flow from the previous frame to ``frame``, computed once per frame index."""
         if self.flow is None or frame is None or self._previous_frame is None:
             return None
-        if self._pending_frame is frame:
-            return self._pending_flow
-        flow = self.flow(self._previous_frame, frame)
-        self._pending_frame, self._pending_flow = frame, flow
+        index, flow = self._flow_cache
+        if index != self.frame_index:
+            flow = self.flow(self._previous_frame, frame)
+            self._flow_cache = (self.frame_index, flow)
         return flow
 
-    def _predict(self, frame: Optional[np.ndarray]) -> None:
-        predicted = self.state.predicted
-        if not len(predicted):  # no tracks: nothing to move, no flow needed
-            return
+    def _predict(self, frame: Optional[np.ndarray]) -> np.ndarray:
+        """Moves every track into the current frame (once per frame index); returns their
+        predicted boxes ``[T, 4]``."""
+        s = self.state
+        if self._predicted_for == self.frame_index:
+            return self._predicted_boxes
+        self._predicted_for = self.frame_index
+        if not len(s):
+            self._predicted_boxes = np.zeros((0, 4))
+            return self._predicted_boxes
+        s.mean[s.state != TRACKED, 7] = 0.0  # unseen: height frozen (ByteTrack)
+        s.mean, s.covariance = self.kalman.predict(s.mean, s.covariance)
         flow = self._flow_to(frame)
         if flow is not None:
-            predicted[..., :2] = flow.move(predicted[..., :2])
-        else:
-            predicted += self.state.velocity
+            # the camera's motion, from the background around the people seen in the last
+            # frame, moves every track; the flow inside a box (the person, or whoever hides
+            # them) never does
+            s.mean[:, :2] += flow.camera_motion(s.box[s.since_observed == 0])
+        self._predicted_boxes = s.predicted_boxes()
+        if self._with_poses:
+            s.predicted = _move_poses(s.pose, s.pose_box, self._predicted_boxes)
+        return self._predicted_boxes
 
-    def propagated_boxes(self, frame: np.ndarray, return_ids: bool = False):
-        """Boxes ``[M, 5]`` of the tracks seen in the previous frame, moved into ``frame`` by
-        the flow (or their velocity) as ``config.propagation`` says; score = the pose's mean
-        confident-joint score. With ``return_ids``, also their track ids ``[M]``. Call before
-        :meth:`update` with the same frame (the flow is computed once)."""
-        live = self.state.lost == 0
-        if not live.any():
-            empty = np.zeros((0, 5), np.float32)
-            return (empty, np.zeros(0, np.int64)) if return_ids else empty
-        flow = self._flow_to(frame)
-        previous = self.state.pose[live]
-        poses = previous.copy()
-        if flow is not None:
-            poses[..., :2] = flow.move(poses[..., :2])
-        else:
-            poses += self.state.velocity[live]
-        conf = poses[..., 2] > self.config.joint_threshold
-        if self.config.propagation == "box":
-            shift = poses[..., :2] - previous[..., :2]  # [M, J, 2]
-            weights = np.where(conf.any(1, keepdims=True), conf, True)
-            masked = np.where(weights[..., None], shift, np.nan)
-            step = np.nan_to_num(np.nanmedian(masked, axis=1))  # [M, 2]
-            boxes = self.state.box[live] + np.tile(step, 2)
-        else:
-            boxes = pose_box(poses, self.config.joint_threshold, self.config.box_enlarge)
-        score = np.where(conf.any(1), (poses[..., 2] * conf).sum(1) / np.maximum(conf.sum(1), 1),
-                         0.0)
-        out = np.concatenate([boxes, score[:, None]], axis=1).astype(np.float32)
-        return (out, self.state.ids[live].copy()) if return_ids else out
+    def propagated_boxes(self, frame: Optional[np.ndarray] = None, return_ids: bool = False,
+                         max_frames: Optional[int] = None):
+        """The predicted boxes ``[M, 5]`` (x1, y1, x2, y2, last detection score) of the
+        confirmed tracks seen in the previous frame that have gone undetected for fewer than
+        ``max_frames`` frames (default ``config.propagation_frames``): where a pipeline may
+        look for a person the detector missed (the paper's box propagation). With
+        ``return_ids``, also their identities ``[M]``, which :meth:`update` takes back as
+        ``propagated``. Call before :meth:`update` with the same frame."""
+        predicted = self._predict(frame)
+        s = self.state
+        limit = self.config.propagation_frames if max_frames is None else max_frames
+        rows = np.flatnonzero((s.state == TRACKED) & (s.since_observed < limit))
+        out = np.concatenate([predicted[rows], s.score[rows, None]],
+                             axis=1).astype(np.float32)
+        return (out, s.ids[rows].copy()) if return_ids else out
 
-    # -- association -------------------------------------------------------------------------
-    def _similarity(self, rows, cols, current: dict) -> np.ndarray:
-        """``[tracks, poses]`` similarity of track ``rows`` and pose ``cols`` (index arrays, or
-        ``slice(None)`` for all). ``current``: the frame's ``poses`` ``[N, J, 3]``, ``boxes``
-        ``[N, 4]``, ``area`` ``[N]``, and the predicted ``track_boxes`` ``[T, 4]``,
-        ``track_area`` ``[T]``."""
+    def bridged_boxes(self, frame_shape: Optional[Tuple[int, int]] = None):
+        """After :meth:`update`: the confirmed tracks the detector missed in that frame within
+        ``config.propagation`` seconds of their last detection, at their predicted boxes -
+        boxes ``[M, 5]`` (x1, y1, x2, y2, last detection score) and identities ``[M]``. A
+        person briefly hidden or missed stays in a box-only output; nothing is fed back to
+        the tracker. With ``frame_shape`` ``(height, width)``, boxes reaching out of the frame
+        (by more than 5% of their size) are left out: that person is leaving."""
+        s = self.state
+        rows = np.flatnonzero((s.state == LOST)
+                              & (s.since_observed <= self.config.propagation_frames))
+        boxes = np.concatenate([s.predicted_boxes()[rows], s.score[rows, None]], axis=1)
+        if frame_shape is not None and len(rows):  # leaving the frame: not bridged
+            margin = 0.05 * (boxes[:, 2:4] - boxes[:, :2])  # detections are clipped to it
+            inside = ((boxes[:, :2] >= -margin).all(1)
+                      & (boxes[:, 2:4] <= np.array(frame_shape[::-1]) + margin).all(1))
+            boxes, rows = boxes[inside], rows[inside]
+        return boxes.astype(np.float32), s.ids[rows].copy()
+
+    def select_boxes(self, boxes: np.ndarray, frame: Optional[np.ndarray] = None) -> np.ndarray:
+        """``[N]`` which of the frame's detections ``[N, 5]`` (x1, y1, x2, y2, score)
+        :meth:`update` can use: the confident ones, and the low-score ones that overlap a
+        tracked track's predicted box enough for the second association (a pipeline runs
+        the pose network on these only)."""
         cfg = self.config
-        track_area, area = current["track_area"][rows], current["area"][cols]
-        iou = (box_iou(current["track_boxes"][rows], current["boxes"][cols], track_area, area)
-               if cfg.similarity in ("iou", "both") else None)
-        if cfg.similarity == "iou":
-            return iou
-        oks = oks_matrix(self.state.predicted[rows], current["poses"][cols], track_area, area,
-                         self.sigmas, cfg.joint_threshold)
-        return combined(iou, oks, cfg.oks_weight)
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+        confident = boxes[:, 4] >= cfg.box_threshold
+        low = ~confident & (boxes[:, 4] >= cfg.low_box_threshold)
+        if low.any():
+            predicted = self._predict(frame)
+            tracked = self.state.state == TRACKED
+            if tracked.any():
+                iou = box_iou(predicted[tracked], boxes[low])
+                low[low] = iou.max(0) > cfg.low_threshold
+            else:
+                low[:] = False
+        return confident | low
 
-    def _associate(self, current: dict):
-        """Matches the poses of ``current`` (see :meth:`_similarity`) first to the live tracks,
-        then the rest to the lost ones. Returns ``(rows, cols, live)``: matched track rows and
-        pose indices, the first ``live`` of them matched to live tracks."""
-        cfg, state = self.config, self.state
-        lost = state.lost.nonzero()[0]
-        if len(lost):
-            live = (state.lost == 0).nonzero()[0]
-            rows, cols = match_indices(self._similarity(live, slice(None), current),
-                                       cfg.threshold, cfg.matching)
-            rows = live[rows]
-        else:  # all tracks live: views instead of copies
-            rows, cols = match_indices(self._similarity(slice(None), slice(None), current),
-                                       cfg.threshold, cfg.matching)
-        matched, n = len(rows), len(current["poses"])
-        if not len(lost) or matched == n:
-            return rows, cols, matched
-        free = np.ones(n, dtype=bool)
-        free[cols] = False
-        free = free.nonzero()[0]
-        more_rows, more_cols = match_indices(self._similarity(lost, free, current),
-                                             cfg.lost_threshold, cfg.matching)
-        return (np.concatenate([rows, lost[more_rows]]), np.concatenate([cols, free[more_cols]]),
-                matched)
+    # -- association ----------------------------------------------------------------------------
+    def _associate(self, similarity: np.ndarray, allowed: np.ndarray
+                   ) -> Tuple[np.ndarray, np.ndarray]:
+        """Matches among the ``allowed`` pairs, by ``similarity`` (``[rows, cols]`` >= 0)."""
+        rows, cols = np.nonzero(allowed)
+        if not len(rows) or (np.bincount(rows).max() == 1 and np.bincount(cols).max() == 1):
+            return rows, cols  # no track or detection has a choice: every method agrees
+        return self._match(np.where(allowed, similarity, -1.0), -0.5)
 
-    def update(self, poses: np.ndarray, boxes: Optional[np.ndarray] = None,
-               frame: Optional[np.ndarray] = None) -> np.ndarray:
-        """Tracks the poses of the next frame.
+    def update(self, poses: Optional[np.ndarray] = None, boxes: Optional[np.ndarray] = None,
+               frame: Optional[np.ndarray] = None, *, scores: Optional[np.ndarray] = None,
+               propagated: Optional[np.ndarray] = None) -> np.ndarray:
+        """Tracks the people of the next frame.
 
         Args:
-            poses: ``[N, J, 3]`` (x, y pixels, score).
-            boxes: ``[N, 4+]`` person boxes of the poses (default: boxes around the poses).
-            frame: the RGB frame, for optical-flow propagation (optional).
+            poses: ``[N, J, 3]`` (x, y pixels, score), or None to track boxes alone.
+            boxes: ``[N, 4]`` or ``[N, 5]`` x1, y1, x2, y2 (pixels)[, score]; default: boxes
+                around the poses' confident joints.
+            frame: the RGB frame (only used with optical flow).
+            scores: ``[N]`` detection scores (default: the boxes' fifth column, else 1).
+            propagated: ``[N]`` for rows that are :meth:`propagated_boxes` (with their pose),
+                the identity they were propagated from; -1 for detections.
         Returns:
-            ``[N]`` track ids; -1 for poses that matched no track and have fewer than
-            ``min_joints`` confident joints.
+            ``[N]`` identities; -1 for detections of no confirmed track (tentative tracks,
+            unmatched low-score boxes, propagated boxes the pose did not confirm).
         """
-        cfg, state = self.config, self.state
-        poses = np.asarray(poses, dtype=np.float64).reshape(-1, len(self.sigmas), 3)
-        n, t = len(poses), len(state)
-        self._predict(frame)
-        if boxes is not None:
-            boxes = np.asarray(boxes, dtype=np.float64)[:, :4]
-        ids = np.full(n, -1, dtype=np.int64)
-        starts = np.add.reduce(poses[..., 2] > cfg.joint_threshold, axis=1) >= cfg.min_joints
-        rows = ()
-        if t and n:
-            # the boxes of the predicted tracks and of the poses (when not given) in one call
-            if boxes is None:
-                all_boxes = pose_box(np.concatenate([state.predicted, poses]), cfg.joint_threshold)
-                boxes = all_boxes[t:]
-            else:
-                all_boxes = np.concatenate([pose_box(state.predicted, cfg.joint_threshold), boxes])
-            area = box_area(all_boxes)
-            rows, cols, live = self._associate(dict(
-                poses=poses, boxes=boxes, area=area[t:], track_boxes=all_boxes[:t],
-                track_area=area[:t]))
-        elif boxes is None:
-            boxes = pose_box(poses, cfg.joint_threshold)
-        state.lost += 1  # one more frame since each track's last sighting (0 if matched below)
-        if len(rows):
-            self._observe(rows, poses.take(cols, 0), boxes.take(cols, 0), live)
-            ids[cols] = state.ids.take(rows)
-            starts[cols] = False
-        if np.count_nonzero(state.lost > cfg.max_lost):
-            state.keep(state.lost <= cfg.max_lost)
-        new = starts.nonzero()[0]
+        cfg = self.config
+        poses, boxes, scores, propagated = self._inputs(poses, boxes, scores, propagated)
+        track_boxes = self._predict(frame)
+        s = self.state
+        if poses is not None and not self._with_poses:  # the first poses: predict them too
+            self._with_poses = True
+            s.predicted = _move_poses(s.pose, s.pose_box, track_boxes)
+        n, t = len(boxes), len(s)
+        detected = propagated < 0
+        confident = detected & (scores >= cfg.box_threshold)
+        low = detected & ~confident & (scores >= cfg.low_box_threshold)
+        track_of = np.full(n, -1, np.int64)  # matched track row per detection
+        matched = np.zeros(t, bool)
+        observed = np.zeros(n, bool)  # rows that update a track's motion model
+        state = s.state
+
+        def take(rows: np.ndarray, cols: np.ndarray, observe: bool = True) -> None:
+            track_of[cols] = rows
+            matched[rows] = True
+            observed[cols] = observe
+
+        def left(mask: np.ndarray) -> np.ndarray:
+            """The detections of ``mask`` not matched yet."""
+            return np.flatnonzero(mask & (track_of < 0))
+
+        # first association: confident detections with the tracked and lost tracks
+        pool = np.flatnonzero(state != TENTATIVE)
+        dets = np.flatnonzero(confident)
+        if len(pool) and len(dets):
+            sim = self._similarity(track_boxes[pool], boxes[dets], _take(s.predicted, pool),
+                                   _take(poses, dets))
+            allowed = sim > cfg.threshold
+            lost = np.flatnonzero(state[pool] == LOST)
+            if len(lost):  # a lost track only within its motion gate
+                allowed[lost] &= self.kalman.gating_distance(
+                    s.mean[pool[lost]], s.covariance[pool[lost]], to_xyah(boxes[dets])
+                ) <= GATE_4DOF
+            rows, cols = self._associate(sim, allowed)
+            take(pool[rows], dets[cols])
+        unmatched = t - int(np.count_nonzero(matched))
+
+        # second association: low-score detections with the tracked tracks left, by IoU
+        if unmatched and low.any():
+            pool = np.flatnonzero((state == TRACKED) & ~matched)
+            dets = np.flatnonzero(low)
+            if len(pool):
+                iou = box_iou(track_boxes[pool], boxes[dets])
+                rows, cols = self._associate(iou, iou > cfg.low_threshold)
+                take(pool[rows], dets[cols])
+
+        # propagated boxes the pose network confirmed: their tracks are carried
+        if not detected.all():
+            for col in np.flatnonzero(~detected):
+                row = np.flatnonzero(s.ids == propagated[col])
+                if (len(row) and state[row[0]] == TRACKED and not matched[row[0]]
+                        and self._enough_joints(poses, col)):
+                    take(row, np.array([col]), observe=False)
+        unmatched = t - int(np.count_nonzero(matched))
+        dets = left(confident) if unmatched else ()
+
+        # recovery: confident detections left with the tracks detected in the last frame and
+        # unmatched now, by their last detected box
+        if len(dets):
+            pool = np.flatnonzero((state == TRACKED) & ~matched & (s.since_observed == 0))
+            if len(pool):
+                iou = box_iou(s.box[pool], boxes[dets])
+                rows, cols = self._associate(iou, iou > cfg.recovery_threshold)
+                take(pool[rows], dets[cols])
+                dets = left(confident)
+
+        # tentative tracks: confident detections left
+        if len(dets):
+            pool = np.flatnonzero((state == TENTATIVE) & ~matched)
+            if len(pool):
+                sim = self._similarity(track_boxes[pool], boxes[dets],
+                                       _take(s.predicted, pool), _take(poses, dets))
+                rows, cols = self._associate(sim, sim > cfg.threshold)
+                take(pool[rows], dets[cols])
+
+        # update the matched tracks
+        cols = np.flatnonzero(observed)
+        if len(cols):
+            self._observe(track_of[cols], boxes[cols], scores[cols], _take(poses, cols))
+        cols = np.flatnonzero((track_of >= 0) & ~observed)
+        if len(cols):
+            self._carry(track_of[cols], boxes[cols], poses[cols])
+        ids = np.full(n, -1, np.int64)
+        hit = track_of >= 0
+        ids[hit] = s.ids[track_of[hit]]
+        keys = np.full(n, -1, np.int64)
+        keys[hit] = s.keys[track_of[hit]]
+
+        # bookkeeping: unmatched tracked tracks are lost, tentative ones dropped, old lost ended
+        s.since_observed[~matched] += 1
+        s.state[(s.state == TRACKED) & ~matched] = LOST
+        end = (~matched & (s.state == TENTATIVE)) | (
+            (s.state == LOST) & (s.since_observed > cfg.max_lost_frames))
+        if end.any():
+            s.keep(~end)
+
+        # new tracks from the confident detections left
+        start = confident & (track_of < 0) & (scores >= cfg.new_track_threshold)
+        if poses is not None and cfg.min_joints:
+            start &= _confident_joints(poses, cfg.joint_threshold) >= cfg.min_joints
+        new = np.flatnonzero(start)
         if len(new):
-            ids[new] = np.arange(self._next_id, self._next_id + len(new))
-            self._next_id += len(new)
-            smoothers = ([build_smoother(cfg.smoothing, len(self.sigmas), cfg.fps)
-                          for _ in range(len(new))] if state.smoothed is not None else [])
-            state.append(ids[new], poses[new], boxes[new], smoothers)
-            self._smooth(range(len(state) - len(new), len(state)))
+            confirmed = self.frame_index == 0 or cfg.min_hits <= 1
+            ids[new], keys[new] = self._start(boxes[new], scores[new], _take(poses, new),
+                                              confirmed)
+        self.last_keys = keys
+
         if frame is not None:
             self._previous_frame = frame
-        self._pending_frame = self._pending_flow = None
+        self.frame_index += 1
         return ids
 
-    def _observe(self, rows: np.ndarray, poses: np.ndarray, boxes: np.ndarray,
-                 live: int) -> None:
-        """Tracks ``rows`` ``[K]`` (distinct; the first ``live`` were seen in the previous
-        frame, and ``lost`` already counts this frame) observed as ``poses`` ``[K, J, 3]`` in
-        ``boxes`` ``[K, 4]``: the velocity becomes the motion per frame since the last
-        sighting (averaged with the previous velocity from the third sighting on) where the
-        joint is confident in both poses."""
-        s, threshold = self.state, self.config.joint_threshold
-        old = s.pose.take(rows, 0)
-        step = poses - old
-        step[..., 2] = 0.0
-        if live < len(rows):  # over the frames since the last sighting
-            step /= s.lost.take(rows)[:, None, None]
-        velocity = s.velocity.take(rows, 0)
-        hits = s.hits.take(rows)
-        first = hits == 1  # no velocity yet: the step itself
-        n_first = np.count_nonzero(first)
-        if n_first == len(rows):
-            blended = step
+    def _inputs(self, poses, boxes, scores, propagated):
+        """Checked ``(poses or None, boxes [N, 4], scores [N], propagated [N])``."""
+        joints = len(self.sigmas)
+        if poses is not None:
+            poses = np.asarray(poses, dtype=np.float64).reshape(-1, joints, 3)
+        elif self.config.similarity == "oks":
+            raise ValueError("similarity 'oks' needs poses; use 'iou' or 'both' to track boxes")
+        if boxes is None:
+            boxes = pose_box(poses, self.config.joint_threshold) if poses is not None \
+                else np.zeros((0, 4))
         else:
-            blended = 0.5 * velocity
-            blended += 0.5 * step
-            if n_first:
-                blended[first] = step[first]
-        seen = poses[..., 2] > threshold
-        seen &= old[..., 2] > threshold
-        s.velocity[rows] = np.where(seen[..., None], blended, velocity)
+            boxes = np.asarray(boxes, dtype=np.float64)
+            boxes = boxes.reshape(-1, boxes.shape[-1] if boxes.size else 4)
+            if boxes.shape[1] < 4:
+                raise ValueError(f"boxes must be [N, 4] or [N, 5], got {boxes.shape}")
+            if scores is None and boxes.shape[1] > 4:
+                scores = boxes[:, 4]
+            boxes = boxes[:, :4]
+        n = len(boxes)
+        scores = np.ones(n) if scores is None else np.asarray(scores, np.float64).reshape(-1)
+        propagated = (np.full(n, -1, np.int64) if propagated is None
+                      else np.asarray(propagated, np.int64).reshape(-1))
+        if (poses is not None and len(poses) != n) or len(scores) != n or len(propagated) != n:
+            raise ValueError(f"update() got {n} boxes but "
+                             f"{len(poses) if poses is not None else n} poses, "
+                             f"{len(scores)} scores and {len(propagated)} propagated ids")
+        return poses, boxes, scores, propagated
+
+    def _enough_joints(self, poses: Optional[np.ndarray], row: int) -> bool:
+        if poses is None:
+            return False  # nothing confirms a propagated box
+        return int(_confident_joints(poses[row:row + 1], self.config.joint_threshold)[0]) \
+            >= max(self.config.min_joints, 1)
+
+    # -- state changes --------------------------------------------------------------------------
+    def _observe(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                 poses: Optional[np.ndarray]) -> None:
+        """Tracks ``rows`` detected in ``boxes`` ``[K, 4]``: Kalman update (after a gap, the
+        observation-centric re-update), last box and pose; confirmation."""
+        s, cfg = self.state, self.config
+        xyah = to_xyah(boxes)
+        gap = s.since_observed[rows]
+        mean, covariance = self.kalman.update(s.mean[rows], s.covariance[rows], xyah)
+        for k in np.flatnonzero(gap > 0):
+            mean[k], covariance[k] = self._reupdate(rows[k], xyah[k], int(gap[k]))
+        s.mean[rows], s.covariance[rows] = mean, covariance
+        s.saved_mean[rows], s.saved_covariance[rows] = mean, covariance
+        s.observed[rows] = xyah
+        s.box[rows] = boxes
+        s.score[rows] = scores
+        if poses is not None:
+            s.pose[rows] = poses
+            s.predicted[rows] = poses
+        else:
+            s.pose[rows] = 0.0
+        s.pose_box[rows] = boxes
+        s.hits[rows] += 1
+        s.since_observed[rows] = 0
+        confirm = rows[(s.state[rows] == TENTATIVE) & (s.hits[rows] >= cfg.min_hits)]
+        if len(confirm):
+            s.ids[confirm] = np.arange(self._next_id, self._next_id + len(confirm))
+            self._next_id += len(confirm)
+        s.state[rows] = TRACKED
+        s.state[rows[s.ids[rows] < 0]] = TENTATIVE
+        self._smooth(rows)
+
+    def _reupdate(self, row: int, xyah: np.ndarray, gap: int) -> Tuple[np.ndarray, np.ndarray]:
+        """OC-SORT's observation-centric re-update of a track detected again after ``gap``
+        unobserved frames: from its state at the last observation, predict and update along
+        the straight path to ``xyah``, one virtual observation per missed frame."""
+        s = self.state
+        mean, covariance = s.saved_mean[row:row + 1], s.saved_covariance[row:row + 1]
+        start = s.observed[row]
+        for step in range(1, gap + 2):
+            mean, covariance = self.kalman.predict(mean, covariance)
+            virtual = start + (xyah - start) * step / (gap + 1)
+            mean, covariance = self.kalman.update(mean, covariance, virtual[None])
+        return mean[0], covariance[0]
+
+    def _carry(self, rows: np.ndarray, boxes: np.ndarray, poses: np.ndarray) -> None:
+        """Tracks ``rows`` confirmed by the pose network at their propagated ``boxes``: the
+        pose is taken, the motion model keeps its prediction."""
+        s = self.state
         s.pose[rows] = poses
         s.predicted[rows] = poses
-        s.box[rows] = boxes
-        s.hits[rows] = hits + 1
-        s.lost[rows] = 0
+        s.pose_box[rows] = boxes
+        s.since_observed[rows] += 1
+        s.state[rows] = TRACKED
         self._smooth(rows)
+
+    def _start(self, boxes: np.ndarray, scores: np.ndarray, poses: Optional[np.ndarray],
+               confirmed: bool) -> np.ndarray:
+        """New tracks in ``boxes`` ``[K, 4]``; returns their identities (-1 while tentative)
+        and keys."""
+        s, cfg, k = self.state, self.config, len(boxes)
+        xyah = to_xyah(boxes)
+        mean, covariance = self.kalman.initiate(xyah)
+        if confirmed:
+            ids = np.arange(self._next_id, self._next_id + k)
+            self._next_id += k
+        else:
+            ids = np.full(k, -1, np.int64)
+        if poses is None:
+            poses = np.zeros((k, len(self.sigmas), 3))
+        smoothers = ([build_smoother(cfg.smoothing, len(self.sigmas), cfg.fps)
+                      for _ in range(k)] if s.smoothed is not None else [])
+        keys = np.arange(self._next_key, self._next_key + k)
+        self._next_key += k
+        s.append(dict(ids=ids, keys=keys, state=np.full(k, TRACKED if confirmed
+                                              else TENTATIVE, np.int8),
+                      mean=mean, covariance=covariance, saved_mean=mean,
+                      saved_covariance=covariance, observed=xyah, box=boxes, score=scores,
+                      pose=poses,
+                      pose_box=boxes, predicted=poses, hits=np.ones(k, np.int64),
+                      since_observed=np.zeros(k, np.int64)), smoothers)
+        self._smooth(range(len(s) - k, len(s)))
+        return ids, keys
 
     def _smooth(self, rows) -> None:
         """Smooths the last pose of tracks ``rows`` (nothing without smoothing)."""
@@ -379,8 +682,31 @@ class PoseTracker:
         smoothed pose (unchanged without smoothing)."""
         out = np.array(poses, dtype=np.float64, copy=True)
         s, ids = self.state, np.asarray(ids)
-        if len(s) and ids.size:
-            at = np.minimum(np.searchsorted(s.ids, ids), len(s) - 1)
-            hit = (s.ids[at] == ids) & (s.lost[at] == 0)
-            out[hit] = s.output()[at[hit]]
+        if s.smoothed is None or not len(s) or not ids.size:
+            return out
+        for k, tid in enumerate(ids.tolist()):
+            if tid >= 0:
+                row = np.flatnonzero(s.ids == tid)
+                if len(row) and s.state[row[0]] == TRACKED:
+                    out[k] = s.smoothed[row[0]]
         return out
+
+
+def _take(values: Optional[np.ndarray], rows: np.ndarray) -> Optional[np.ndarray]:
+    return None if values is None else values[rows]
+
+
+def _confident_joints(poses: np.ndarray, threshold: float) -> np.ndarray:
+    """``[N]`` joints scoring above ``threshold``."""
+    return np.add.reduce(poses[..., 2] > threshold, axis=1)
+
+
+def _move_poses(poses: np.ndarray, from_boxes: np.ndarray, to_boxes: np.ndarray) -> np.ndarray:
+    """Poses ``[T, J, 3]`` carried from ``from_boxes`` to ``to_boxes`` ``[T, 4]`` (shifted and
+    scaled per axis with the box; scores kept)."""
+    out = poses.copy()
+    src_wh = np.maximum(from_boxes[:, 2:] - from_boxes[:, :2], 1e-6)
+    scale = (to_boxes[:, 2:] - to_boxes[:, :2]) / src_wh  # [T, 2]
+    out[..., :2] = (to_boxes[:, None, :2] + (poses[..., :2] - from_boxes[:, None, :2])
+                    * scale[:, None, :])
+    return out

@@ -8,7 +8,8 @@ as official prediction files and scored by the built-in evaluator.
 Sequences are read from ``DIR/annotations/<split>/*.json`` (official layout; ``--annotations``
 takes another folder or mmpose's single-file form) and processed in frame order through the
 same pipeline as ``apps/track_video.py`` (:class:`apps.pipeline.PoseTrackingPipeline`), with a
-fresh tracker per sequence. Each sequence's prediction file (same name as its annotation file;
+fresh tracker per sequence (working offline, a track's poses from before its confirmation get its
+identity too). Each sequence's prediction file (same name as its annotation file;
 every image of the sequence, ``track_id``, per-joint ``scores``) is written atomically, so a rerun
 skips finished sequences unless ``--overwrite``. Under ``torchrun`` every rank takes every
 ``WORLD_SIZE``-th sequence and rank 0 evaluates once all are written.
@@ -30,13 +31,12 @@ from tqdm import tqdm
 
 from apps.components import (AppError, add_model_arguments, add_tracker_arguments,
                              build_components, check_model_options, fetch_model_files,
-                             model_files, pick_device, run_reporting_errors)
+                             model_files, run_reporting_errors)
 from apps.posetrack_json import category, person_annotation
 from pose.safe_output import check_outputs, write_json_atomic
 from pose.datasets.coco import read_rgb
 from pose.datasets.posetrack18 import PoseTrackSequence, gt_box, read_sequences
 from pose.keypoints import POSETRACK18, convert_poses
-from tracker.tracker import PoseTracker
 
 DETECTION_SCORE = 0.4  # the published recipe's person-score threshold for detections
 POSE_NMS = 0.9  # the published recipe's OKS-NMS threshold (mmpose ``oks_thr``, all box sources)
@@ -71,7 +71,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="with --evaluate: write the tables here")
     add_model_arguments(parser)
     add_tracker_arguments(parser)
-    parser.set_defaults(box_threshold=DETECTION_SCORE)  # the published recipe's, not the apps'
+    # the published recipe's threshold, not the apps'; every box scoring it is a person
+    parser.set_defaults(box_threshold=DETECTION_SCORE, new_track_threshold=None)
     args = parser.parse_args(argv)
     if args.boxes == "detections" and args.detections is None:
         parser.error("--boxes detections needs --detections FILE")
@@ -159,11 +160,9 @@ def run_sequence(sequence: PoseTrackSequence, components, args: argparse.Namespa
                  boxes: BoxSource, model_layout: str) -> dict:
     """Processes one sequence and returns its prediction file content."""
     pipeline = components.pipeline
-    config = pipeline.tracker.config
-    device = pipeline.estimator.device if pipeline.estimator is not None else \
-        pick_device(args.device)
-    pipeline.start_sequence(PoseTracker(config, device=str(device)))
+    pipeline.start_sequence()
     annotations = []
+    pending: Dict[int, List[dict]] = {}  # a tentative track's poses, by track key
     for image in sequence.images:
         path = args.data_root / image.file_name
         if not path.is_file():
@@ -175,10 +174,22 @@ def run_sequence(sequence: PoseTrackSequence, components, args: argparse.Namespa
         result = pipeline.process(frame, image.frame_index, boxes=frame_boxes, poses=poses)
         layout = POSETRACK18.name if args.oracle else model_layout
         converted = convert_poses(result.poses, layout, POSETRACK18.name)
-        for k, track_id in enumerate(result.track_ids):
-            if track_id >= 0:
+        for k, (track_id, key) in enumerate(zip(result.track_ids.tolist(),
+                                                result.track_keys.tolist())):
+            if track_id >= 0 or key >= 0:
                 annotations.append(person_annotation(image.image_id, track_id, converted[k],
                                                      result.boxes[k], len(annotations)))
+                if track_id < 0:  # the first frame of a track: its identity comes later
+                    pending.setdefault(key, []).append(annotations[-1])
+        if pending:
+            confirmed = pipeline.tracker.identities(np.fromiter(pending, np.int64, len(pending)))
+            for key, track_id in zip(list(pending), confirmed.tolist()):
+                if track_id >= 0:
+                    for annotation in pending.pop(key):
+                        annotation["track_id"] = track_id
+    for people in pending.values():  # never confirmed: one-off identities
+        for annotation in people:
+            annotation["track_id"] = pipeline.tracker.new_id()
     categories = sequence.categories or [category(POSETRACK18)]
     return {"images": [image.raw for image in sequence.images], "annotations": annotations,
             "categories": categories}
