@@ -220,3 +220,29 @@ def test_precision_is_float32_unless_amp_is_asked_for_on_cuda(monkeypatch, tmp_p
                       device="cpu")
     assert trainer.precision == "float32" and not trainer.scaler.is_enabled()
     assert trainer.meta["precision"] == "float32"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("bf16", [True, False])
+def test_amp_training_steps_on_cuda(tmp_path, monkeypatch, bf16):
+    """On a GPU, --amp trains in bfloat16 where the GPU has it natively, else float16 with a
+    gradient scaler; the losses stay finite and the weights change."""
+    if not bf16:
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    elif not torch.cuda.is_bf16_supported(including_emulation=False):
+        pytest.skip("this GPU has no native bfloat16")
+    data = TopDownTrainingSet(_records(tmp_path, 4), COCO, INPUT, AugmentConfig())
+    losses = []
+    model = _model()
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer = Trainer(model, data, TrainConfig(epochs=1, batch_size=2, workers=0, amp=True,
+                                               progress=False, lr=1e-3),
+                      tmp_path / "run", on_step=lambda e, s, loss: losses.append(loss),
+                      device="cuda")
+    assert trainer.precision == ("bfloat16 autocast" if bf16 else
+                                 "float16 autocast + gradient scaling")
+    assert trainer.scaler.is_enabled() == (not bf16)
+    trainer.fit()
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    after = list(model.parameters())
+    assert any(not torch.equal(a.detach().cpu(), b) for a, b in zip(after, before))
