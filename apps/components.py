@@ -125,11 +125,13 @@ def _is_local_file(source: Optional[str]) -> bool:
 def check_model_options(args: argparse.Namespace, use_detector: bool = True,
                         use_pose: bool = True) -> None:
     """Checks the model options before anything is opened or loaded: known pose model and
-    detector names, a usable ``--device``, and weights files that exist (``--pose-model none``:
+    detector names, a usable ``--device`` and pose engine, and weights files that exist (``--pose-model none``:
     no pose model); and the tracker's options."""
     use_pose = use_pose and pose_tracking(args)
     check_tracker_options(args)
-    pick_device(args.device)
+    device = pick_device(args.device)
+    if use_pose:
+        resolve_engine(args.pose_backend, device)  # e.g. the CUDA graph engine on a CPU
     if use_pose and not zoo.has_checkpoint(args.pose_model):
         pose.get_preset(args.pose_model)  # KeyError listing the known names
     for flag, source, used in (("--pose-weights", args.pose_weights, use_pose),
