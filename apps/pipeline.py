@@ -25,7 +25,7 @@ import numpy as np
 from pose.estimator import TopDownEstimator
 from pose.nms import select_poses
 from pose.transforms import box_to_center_scale
-from tracker.similarity import missed_boxes
+from tracker.propagation import missed_boxes
 from tracker.tracker import PoseTracker
 
 NO_IDS = np.zeros(0, np.int64)

@@ -11,7 +11,7 @@ from apps.render import draw_poses, identity_color
 from apps.video_io import VideoError, VideoReader, VideoWriter, count_frames, parse_position
 from benchmarks.posetrack18.files import load_frames
 from pose.keypoints import COCO, POSETRACK18
-from tracker.similarity import add_missed_boxes, clip_boxes
+from tracker.propagation import clip_boxes, missed_boxes
 
 
 def _frames(n, height=49, width=65):
@@ -173,9 +173,9 @@ def test_propagated_boxes_never_duplicate_detections():
                            [402, 104, 478, 296, 0.6],   # its duplicate: dropped
                            [-50, 10, -5, 90, 0.9]],     # outside the frame: dropped
                           np.float32)
-    out = add_missed_boxes(detected, propagated, (480, 640))
-    np.testing.assert_array_equal(out[:, :4], [[100, 100, 200, 300], [400, 100, 480, 300]])
-    assert out[0, 4] == np.float32(0.9)
+    missed, rows = missed_boxes(detected, propagated, (480, 640))
+    np.testing.assert_array_equal(missed, np.float32([[400, 100, 480, 300, 0.7]]))
+    np.testing.assert_array_equal(rows, [2])
     clipped = clip_boxes(np.array([[-10, -10, 700, 500, 3.0]]), (480, 640))
     np.testing.assert_array_equal(clipped, [[0, 0, 640, 480, 1.0]])
 

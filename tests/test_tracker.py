@@ -263,13 +263,15 @@ def test_retrack_cli_refuses_an_empty_folder(tmp_path, capsys):
 
 
 def test_propagated_boxes_recover_a_missed_detection():
-    from tracker.similarity import add_missed_boxes
+    from tracker.propagation import missed_boxes
 
     detected = np.array([[0, 0, 10, 20, 0.9]], np.float32)
     propagated = np.array([[1, 0, 11, 20, 0.95], [50, 50, 60, 70, 0.7]], np.float32)
-    united = add_missed_boxes(detected, propagated, (100, 100))
-    np.testing.assert_array_equal(united, [detected[0], propagated[1]])  # duplicate dropped
-    assert add_missed_boxes(np.zeros((0, 5)), np.zeros((0, 5)), (9, 9)).shape == (0, 5)
+    missed, rows = missed_boxes(detected, propagated, (100, 100))
+    np.testing.assert_array_equal(missed, propagated[1:])  # the duplicate is dropped
+    np.testing.assert_array_equal(rows, [1])
+    missed, rows = missed_boxes(np.zeros((0, 5)), np.zeros((0, 5)), (9, 9))
+    assert missed.shape == (0, 5) and rows.shape == (0,)
 
 
 def test_raft_offline_says_which_file(torch_home, monkeypatch, video_frame):

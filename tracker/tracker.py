@@ -34,11 +34,14 @@ Per frame (:meth:`PoseTracker.update`), as ByteTrack's and OC-SORT's update, top
 
 The tracks' state is kept as stacked arrays (:class:`TrackArrays`, one row per track in creation
 order), so a frame costs a fixed number of array operations whatever the number of people.
+
+This module is longer than the others on purpose: :meth:`PoseTracker.update` reads top to bottom as
+the stages above, and the state changes it makes (:meth:`PoseTracker._observe` and the others) stay
+beside it; the parameters live in :mod:`tracker.config`, the arrays in :mod:`tracker.state`, the
+propagated boxes' rules in :mod:`tracker.propagation`.
 """
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from functools import partial
 from typing import List, Optional, Tuple
 
@@ -46,213 +49,13 @@ import numpy as np
 
 from pose.keypoints import get_keypoint_set
 
+from .config import LOST, TENTATIVE, TRACKED, TrackerConfig, TrackState
 from .flow import Flow, build_flow
 from .matching import get_matcher
-from .motion import GATE_4DOF, BoxKalman, to_xyah, to_xyxy
+from .motion import GATE_4DOF, BoxKalman, to_xyah
 from .similarity import SIMILARITIES, box_iou, pose_box
 from .smoothing import build_smoother
-
-
-class TrackState(enum.IntEnum):
-    """Where a track is in its life (removed tracks leave the arrays)."""
-
-    TENTATIVE = 0  #: started, not yet confirmed: no identity reported
-    TRACKED = 1  #: confirmed and seen (detected or carried) in the last frame
-    LOST = 2  #: confirmed, unseen since; kept ``max_lost`` seconds for re-identification
-
-
-TENTATIVE, TRACKED, LOST = (int(state) for state in TrackState)  # plain ints: fast compares
-
-
-@dataclass
-class TrackerConfig:
-    """Tracker parameters (one set of defaults for pose and box tracking; published trackers'
-    values where they give one).
-
-    Attributes:
-        similarity: ``"both"`` (IoU, plus OKS where the track and the detection have poses),
-            ``"iou"`` or ``"oks"`` (poses required).
-        oks_weight: weight of OKS in ``"both"`` (the rest is IoU).
-        matching: ``"greedy"`` (Simple Baselines: pairs in descending similarity) or
-            ``"hungarian"`` (maximum total similarity, ``lap``).
-        box_threshold: detections scoring at least this are confident: they take part in the
-            first association and may start tracks (the apps' ``--box-threshold``).
-        low_box_threshold: lower-scoring detections down to this are matched in the second
-            association only (ByteTrack's 0.1); the detector is asked for boxes down to it.
-        new_track_threshold: score a detection needs to start a track (ByteTrack: the
-            confident threshold + 0.1).
-        threshold: minimum similarity in the first association and for tentative tracks
-            (ByteTrack's IoU 0.2).
-        low_threshold: minimum IoU in the second association (ByteTrack's 0.5).
-        recovery_threshold: minimum IoU with a track's last detected box in the recovery
-            (OC-SORT's 0.3).
-        min_hits: consecutive matches that confirm a track (ByteTrack's 2).
-        max_lost: seconds a lost track is kept for re-identification (ByteTrack's and
-            OC-SORT's 30 frames at 30 frames/s).
-        propagation: seconds a track the detector misses is still reported at its predicted
-            box (the paper's box propagation, from the motion model): with poses, where the
-            pose network confirms a person there (:meth:`PoseTracker.propagated_boxes`);
-            tracking boxes alone, as it is (:meth:`PoseTracker.bridged_boxes`). 0.2 s bridges
-            the 1-5-frame detection gaps of walkers hiding each other at 25 frames/s; 0: off.
-        min_joints: confident joints a pose needs to start a track or to confirm a
-            propagated box (0: any).
-        joint_threshold: joint score counted as confident (and used by OKS).
-        flow: ``"dis"`` (OpenCV DIS), ``"farneback"``, ``"raft"`` or None: dense optical
-            flow between consecutive frames (when :meth:`PoseTracker.update` is given them),
-            from which the camera's motion - the background's, outside the people's boxes - is
-            taken and applied to every track. The flow inside a box is never used.
-        flow_max_side: longer side of the frames the flow is computed on (320: the camera's
-            motion needs no more, and costs a few milliseconds).
-        smoothing: None, ``"one_euro"`` or ``"kalman"`` (applied to the output poses).
-        keypoints: joint layout (for OKS sigmas).
-        fps: frame rate of the video (``max_lost``, the motion model's noise, One-Euro).
-    """
-
-    similarity: str = "both"
-    oks_weight: float = 0.5
-    matching: str = "greedy"
-    box_threshold: float = 0.5
-    low_box_threshold: float = 0.1
-    new_track_threshold: float = 0.6
-    threshold: float = 0.2
-    low_threshold: float = 0.5
-    recovery_threshold: float = 0.3
-    min_hits: int = 2
-    max_lost: float = 1.0
-    propagation: float = 0.2
-    min_joints: int = 5
-    joint_threshold: float = 0.2
-    flow: Optional[str] = "dis"
-    flow_max_side: int = 320
-    smoothing: Optional[str] = None
-    keypoints: str = "coco"
-    fps: float = 30.0
-
-    @property
-    def max_lost_frames(self) -> int:
-        """``max_lost`` in frames at ``fps`` (at least 1)."""
-        return max(1, int(round(self.max_lost * self.fps)))
-
-    @property
-    def propagation_frames(self) -> int:
-        """``propagation`` in frames at ``fps`` (at least 1 unless 0)."""
-        return max(1, int(round(self.propagation * self.fps))) if self.propagation > 0 else 0
-
-    def check(self) -> None:
-        """Raises ValueError for a bad choice or value (one line naming the field)."""
-        if self.similarity not in SIMILARITIES:
-            raise ValueError(f"similarity must be one of {', '.join(map(repr, SIMILARITIES))}, "
-                             f"got {self.similarity!r}")
-        get_matcher(self.matching)
-        if not self.fps > 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
-        if self.min_hits < 1:
-            raise ValueError(f"min_hits must be at least 1, got {self.min_hits}")
-        if self.max_lost < 0 or self.propagation < 0 or self.min_joints < 0:
-            raise ValueError("max_lost, propagation and min_joints cannot be negative")
-        if self.low_box_threshold > self.box_threshold:
-            raise ValueError(f"low_box_threshold ({self.low_box_threshold}) must not exceed "
-                             f"box_threshold ({self.box_threshold})")
-
-
-@dataclass
-class Track:
-    """One track, as :attr:`PoseTracker.tracks` reports it (copies of the tracker's state).
-
-    ``box`` is the last detected box, ``predicted_box`` the motion model's box in the last frame
-    (its estimate where matched, its prediction where not; x1, y1, x2, y2); ``pose`` the last
-    pose and ``predicted`` its prediction (``[J, 3]``, zero scores without poses); ``velocity``
-    the box centre's motion per frame ``[2]``; ``lost`` frames since the last detection."""
-
-    track_id: int
-    state: TrackState
-    box: np.ndarray
-    predicted_box: np.ndarray
-    pose: np.ndarray
-    predicted: np.ndarray
-    velocity: np.ndarray
-    hits: int
-    lost: int
-    smoothed: Optional[np.ndarray] = None
-
-
-class TrackArrays:
-    """The state of all tracks, one row each in creation order.
-
-    Attributes:
-        ids: ``[T]`` identities (-1 while tentative; confirmed ones ascend).
-        keys: ``[T]`` the tracks' own numbers, given at their start (tentative ones too), never
-            reused.
-        state: ``[T]`` :class:`TrackState` values.
-        mean, covariance: ``[T, 8]``, ``[T, 3, 4]`` the Kalman state (cx, cy, a, h and their
-            velocities; predicted for the current frame once :meth:`PoseTracker.update` ran
-            its prediction).
-        saved_mean, saved_covariance: the Kalman state right after the last observation (the
-            start of the observation-centric re-update).
-        observed: ``[T, 4]`` the last detected box as cx, cy, a, h.
-        box: ``[T, 4]`` the last detected box (x1, y1, x2, y2).
-        score: ``[T]`` its detection score.
-        pose: ``[T, J, 3]`` the last pose (zero scores when tracking boxes only).
-        pose_box: ``[T, 4]`` the box that pose was found in.
-        predicted: ``[T, J, 3]`` the pose predicted for the current frame.
-        hits: ``[T]`` observations so far.
-        since_observed: ``[T]`` frames since the last detection (0: detected in the last
-            frame).
-        smoothed: ``[T, J, 3]`` the smoothed last pose (None without smoothing).
-        smoothers: ``T`` smoother objects (empty without smoothing).
-    """
-
-    ARRAYS = ("ids", "keys", "state", "mean", "covariance", "saved_mean", "saved_covariance",
-              "observed", "box", "score", "pose", "pose_box", "predicted", "hits",
-              "since_observed", "smoothed")
-
-    def __init__(self, num_joints: int, smoothing: bool = False) -> None:
-        self.ids = np.zeros(0, np.int64)
-        self.keys = np.zeros(0, np.int64)
-        self.state = np.zeros(0, np.int8)
-        self.mean = np.zeros((0, 8))
-        self.covariance = np.zeros((0, 3, 4))
-        self.saved_mean = np.zeros((0, 8))
-        self.saved_covariance = np.zeros((0, 3, 4))
-        self.observed = np.zeros((0, 4))
-        self.box = np.zeros((0, 4))
-        self.score = np.zeros(0)
-        self.pose = np.zeros((0, num_joints, 3))
-        self.pose_box = np.zeros((0, 4))
-        self.predicted = np.zeros((0, num_joints, 3))
-        self.hits = np.zeros(0, np.int64)
-        self.since_observed = np.zeros(0, np.int64)
-        self.smoothed = np.zeros((0, num_joints, 3)) if smoothing else None
-        self.smoothers: list = []
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def output(self) -> np.ndarray:
-        """``[T, J, 3]`` the poses the tracker outputs (smoothed, or the last observed)."""
-        return self.pose if self.smoothed is None else self.smoothed
-
-    def predicted_boxes(self) -> np.ndarray:
-        """``[T, 4]`` the motion model's boxes (x1, y1, x2, y2)."""
-        return to_xyxy(self.mean)
-
-    def keep(self, mask: np.ndarray) -> None:
-        """Keeps the rows where ``mask`` ``[T]`` is True."""
-        for name in self.ARRAYS:
-            if getattr(self, name) is not None:
-                setattr(self, name, getattr(self, name)[mask])
-        if self.smoothers:
-            self.smoothers = [s for s, k in zip(self.smoothers, mask.tolist()) if k]
-
-    def append(self, rows: dict, smoothers: list) -> None:
-        """New tracks: ``rows`` maps every name of :attr:`ARRAYS` (but ``smoothed``, which
-        starts as the pose) to ``[K, ...]`` values."""
-        rows = dict(rows, smoothed=rows["pose"])
-        for name in self.ARRAYS:
-            if getattr(self, name) is not None:
-                setattr(self, name, np.concatenate([getattr(self, name), rows[name]]))
-        if self.smoothed is not None:
-            self.smoothers.extend(smoothers)
+from .state import Track, TrackArrays
 
 
 class PoseTracker:
