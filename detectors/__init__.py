@@ -10,6 +10,10 @@ R-CNN X-101-64x4d-FPN on torchvision ops), the torchvision detectors (``fasterrc
 ``..._v2``, ``fasterrcnn_mobilenet_v3_large_fpn``, ``retinanet_resnet50_fpn(_v2)``,
 ``fcos_resnet50_fpn``, ``ssdlite320_mobilenet_v3_large``, ``keypointrcnn_resnet50_fpn``) and
 ``file`` (precomputed detections).
+
+Dependencies: detectors use pose's low-level utilities (reading and downloading weights files,
+CUDA graphs, COCO detection files); pose never imports detectors, and detectors never import
+tracker, apps or benchmarks.
 """
 from __future__ import annotations
 
