@@ -15,6 +15,7 @@ import torch
 import torchvision.models.detection as tvd
 
 from pose.checkpoint_reader import CheckpointError, read_checkpoint
+from pose.checkpoints import fit_state_dict
 
 from .base import Detector, as_boxes
 
@@ -69,14 +70,10 @@ def load_torchvision_detector(name: str, weights: Optional[str] = "default",
         return model.eval()
     else:
         state = _state_dict_from_file(str(weights))
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shapes differ
-        raise CheckpointError(f"{weights}: the weights do not fit {name} "
-                              f"({' '.join(str(exc).split())[:400]})") from None
-    if missing or unexpected:
-        raise CheckpointError(f"{weights}: the weights do not fit {name}: missing "
-                              f"{missing[:5]}, unexpected {unexpected[:5]}")
+    state, problems = fit_state_dict(model.state_dict(), state)
+    if problems:
+        raise CheckpointError(f"{weights}: the weights do not fit {name}: " + " ".join(problems))
+    model.load_state_dict(state, strict=True)
     return model.eval()
 
 

@@ -24,7 +24,7 @@ import urllib.parse
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -203,39 +203,58 @@ def _suggestion(state: Mapping[str, torch.Tensor]) -> str:
     return f"The model that fits it is build_model({name!r}{joints_arg})."
 
 
-def _check_fit(model: nn.Module, state: StateDict, path: Path) -> StateDict:
-    """Returns the state dict to load, or raises naming the file and every mismatch (one
-    line)."""
-    expected = model.state_dict()
+def fit_state_dict(expected: Mapping[str, torch.Tensor], state: Mapping[str, object]
+                   ) -> Tuple[StateDict, List[str]]:
+    """Compares a checkpoint's state dict with a model's (``model.state_dict()``).
+
+    Returns:
+        ``(state, problems)``: ``state`` with the model's BatchNorm ``num_batches_tracked``
+        counters added where the file has none (they do not affect inference), and one sentence
+        per kind of mismatch (tensors of another shape, weights first; model keys missing from
+        the file; file keys not in the model; entries that are not tensors). No problems: the
+        state loads with ``strict=True``.
+    """
     state = OrderedDict(state)
-    for key, value in expected.items():  # absent BN counters are harmless
+    for key, value in expected.items():
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = value.clone()
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [(k, tuple(state[k].shape), tuple(expected[k].shape))
-                   for k in expected if k in state and state[k].shape != expected[k].shape]
-    if not (missing or unexpected or wrong_shape):
-        return state
+    unexpected = [k for k in state if k not in expected and k not in not_tensors]
+    wrong_shape = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()
+                   if isinstance(state.get(k), torch.Tensor) and state[k].shape != v.shape]
+    wrong_shape.sort(key=lambda item: not item[0].endswith("weight"))  # weights first
 
     def listing(items, limit=6):
         text = "; ".join(items[:limit])
         return text + (f"; ... ({len(items) - limit} more)" if len(items) > limit else "")
 
-    lines = [f"{path} does not fit the model: it is {describe_state_dict(state)}, "
-             f"the model is {describe_state_dict(expected)}."]
+    problems = []
     if wrong_shape:
-        wrong_shape.sort(key=lambda item: not item[0].endswith("weight"))  # weights first
-        lines.append(f"{len(wrong_shape)} tensors differ in shape (checkpoint vs model): " +
-                     listing([f"{k} {c} vs {m}" for k, c, m in wrong_shape]) + ".")
+        problems.append(f"{len(wrong_shape)} tensors differ in shape (checkpoint vs model): " +
+                        listing([f"{k} {c} vs {m}" for k, c, m in wrong_shape]) + ".")
     if missing:
-        lines.append(f"{len(missing)} model keys are missing from the checkpoint: " +
-                     listing(missing) + ".")
+        problems.append(f"{len(missing)} model keys are missing from the checkpoint: " +
+                        listing(missing) + ".")
     if unexpected:
-        lines.append(f"{len(unexpected)} checkpoint keys are not in the model: " +
-                     listing(unexpected) + ".")
-    lines.append(_suggestion(state))
-    raise CheckpointError(" ".join(lines))
+        problems.append(f"{len(unexpected)} checkpoint keys are not in the model: " +
+                        listing(unexpected) + ".")
+    if not_tensors:
+        problems.append(f"{len(not_tensors)} entries are not tensors: " + listing(not_tensors)
+                        + ".")
+    return state, problems
+
+
+def _check_fit(model: nn.Module, state: StateDict, path: Path) -> StateDict:
+    """Returns the state dict to load, or raises naming the file and every mismatch (one
+    line)."""
+    expected = model.state_dict()
+    state, problems = fit_state_dict(expected, state)
+    if not problems:
+        return state
+    raise CheckpointError(" ".join(
+        [f"{path} does not fit the model: it is {describe_state_dict(state)}, "
+         f"the model is {describe_state_dict(expected)}."] + problems + [_suggestion(state)]))
 
 
 def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Union
-
-from torch import Tensor
+from typing import Dict, Mapping, Union
 
 from pose.checkpoint_reader import CheckpointError, read_checkpoint
-from pose.checkpoints import download_checkpoint
+from pose.checkpoints import download_checkpoint, fit_state_dict
 from pose.zoo import hash_prefix_from_name
 
 from .model import CascadeRCNN, CascadeRCNNConfig
@@ -69,11 +66,6 @@ def resolve_weights(source: Union[str, os.PathLike], progress: bool = True) -> P
     return path
 
 
-def _listing(items: List[str], limit: int = 6) -> str:
-    more = f"; ... ({len(items) - limit} more)" if len(items) > limit else ""
-    return "; ".join(items[:limit]) + more
-
-
 def load_mmdet_checkpoint(model: CascadeRCNN, source: Union[str, os.PathLike],
                           progress: bool = True) -> dict:
     """Loads an mmdet 2.x checkpoint (``{"meta": ..., "state_dict": ...}`` or a bare state dict)
@@ -92,31 +84,10 @@ def load_mmdet_checkpoint(model: CascadeRCNN, source: Union[str, os.PathLike],
         raise CheckpointError(f"{path}: expected a dict, found {type(obj).__name__}")
     meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
     state = obj["state_dict"] if isinstance(obj.get("state_dict"), Mapping) else obj
-    expected = model.state_dict()
-    state = OrderedDict(state)
-    for key, value in expected.items():
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = value.clone()
-    not_tensors = [k for k, v in state.items() if not isinstance(v, Tensor)]
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected and k not in not_tensors]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-              if isinstance(state.get(k), Tensor) and state[k].shape != v.shape]
-    if missing or unexpected or shapes or not_tensors:
-        lines = [f"{path} does not fit the Cascade R-CNN model ({_describe(model.config)})."]
-        if shapes:
-            lines.append(f"{len(shapes)} tensors differ in shape (checkpoint vs model): "
-                         + _listing(shapes) + ".")
-        if missing:
-            lines.append(f"{len(missing)} model keys are missing from the checkpoint: "
-                         + _listing(missing) + ".")
-        if unexpected:
-            lines.append(f"{len(unexpected)} checkpoint keys are not in the model: "
-                         + _listing(unexpected) + ".")
-        if not_tensors:
-            lines.append(f"{len(not_tensors)} entries are not tensors: " + _listing(not_tensors)
-                         + ".")
-        raise CheckpointError(" ".join(lines))
+    state, problems = fit_state_dict(model.state_dict(), state)
+    if problems:
+        raise CheckpointError(" ".join([f"{path} does not fit the Cascade R-CNN model "
+                                        f"({_describe(model.config)})."] + problems))
     model.load_state_dict(state, strict=True)
     return meta
 
