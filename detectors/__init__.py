@@ -48,8 +48,8 @@ def fetch_weights(name: str, weights: Optional[str] = None, progress: bool = Tru
 
     Raises:
         KeyError: unknown detector name.
-        pose.CheckpointDownloadError, detectors.published.DetectorDownloadError: a published
-            file that could not be downloaded (the message says where to put it).
+        pose.errors.MissingWeightsError: a published file that could not be downloaded (the
+            message says where to put it).
     """
     if name in ONNX_NAMES:
         from .published import DEFAULT_CPU, PUBLISHED, fetch_published_onnx
@@ -70,9 +70,9 @@ def fetch_weights(name: str, weights: Optional[str] = None, progress: bool = Tru
     if name not in MODELS:
         raise KeyError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
     if weights in (None, "default"):
-        from pose.checkpoints import download_checkpoint
+        from pose.downloads import fetch_to_cache
 
-        return download_checkpoint(MODELS[name][1].DEFAULT.url, progress=progress)
+        return fetch_to_cache(MODELS[name][1].DEFAULT.url, progress=progress)
     return None if weights == "random" else Path(weights)
 
 

@@ -62,10 +62,10 @@ def load_torchvision_detector(name: str, weights: Optional[str] = "default",
     build, weights_enum, num_classes = MODELS[name]
     model = build(weights=None, weights_backbone=None, num_classes=num_classes, **model_kwargs)
     if weights in (None, "default"):
-        from pose.checkpoints import download_checkpoint
+        from pose.downloads import fetch_to_cache
 
         url = weights_enum.DEFAULT.url
-        state = read_checkpoint(download_checkpoint(url))
+        state = read_checkpoint(fetch_to_cache(url))
     elif weights == "random":
         return model.eval()
     else:

@@ -14,13 +14,11 @@ Files are read by :func:`pose.checkpoint_reader.read_checkpoint`, which runs no 
 A checkpoint that does not fit the model (other architecture, width, depth or joint count) is
 refused with :class:`CheckpointError` naming the offending keys and shapes; nothing is loaded
 partially. Sources may be local paths, URLs (downloaded once into ``<torch hub dir>/checkpoints``
-with a SHA-256 prefix check) or names from :mod:`pose.zoo`.
+with a SHA-256 prefix check, :mod:`pose.downloads`) or names from :mod:`pose.zoo`.
 """
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.parse
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,8 @@ from torch import nn
 
 from . import zoo
 from .checkpoint_reader import CheckpointError, read_checkpoint
-from .zoo import hash_prefix_from_name
+from .downloads import fetch_to_cache
+from .errors import MissingWeightsError
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -39,8 +38,9 @@ StateDict = Dict[str, torch.Tensor]
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 
 
-class CheckpointDownloadError(RuntimeError):
-    """A checkpoint URL could not be fetched (offline, wrong URL, failed hash check)."""
+# Published weights that could not be fetched: the one error of :mod:`pose.downloads`, under the
+# name pose.export, pose.training.run and the apps catch.
+CheckpointDownloadError = MissingWeightsError
 
 
 @dataclass
@@ -61,46 +61,6 @@ class CheckpointInfo:
     zoo_entry: Optional["zoo.Checkpoint"] = None
 
 
-def cache_dir() -> Path:
-    """Where downloaded checkpoints live: ``<torch.hub.get_dir()>/checkpoints``."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def download_checkpoint(url: str, sha256_prefix: Optional[str] = None,
-                        progress: bool = True) -> Path:
-    """Downloads ``url`` into :func:`cache_dir` (once) and returns the local path.
-
-    The file is written to a temporary name and moved into place only after its SHA-256 starts
-    with ``sha256_prefix`` (default: the prefix in the file name, if any).
-    """
-    filename = os.path.basename(urllib.parse.urlparse(url).path)
-    if not filename:
-        raise CheckpointDownloadError(f"cannot tell a file name from the URL {url!r}")
-    target = cache_dir() / filename
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    sha256_prefix = sha256_prefix or hash_prefix_from_name(filename)
-    try:
-        torch.hub.download_url_to_file(url, str(target), hash_prefix=sha256_prefix,
-                                       progress=progress)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CheckpointDownloadError(
-            f"could not download the checkpoint {url} ({reason}). "
-            f"Download it on a machine with internet access and put it at {target} (it is then "
-            "found without downloading), or pass the path of the downloaded file instead of "
-            "the URL.") from None
-    except RuntimeError as exc:
-        if "hash" not in str(exc):
-            raise
-        raise CheckpointDownloadError(
-            f"the file downloaded from {url} failed its SHA-256 check (expected a hash starting "
-            f"with {sha256_prefix}): the download was corrupted or the file has changed. "
-            "Nothing was kept; try again, or download it yourself and pass its path.") from None
-    return target
-
-
 def resolve_checkpoint(source: Union[str, os.PathLike], progress: bool = True
                        ) -> Tuple[Path, Optional["zoo.Checkpoint"]]:
     """Turns a zoo name, URL or path into a local file (downloading if needed).
@@ -112,13 +72,13 @@ def resolve_checkpoint(source: Union[str, os.PathLike], progress: bool = True
     entry = zoo.get_checkpoint(text) if zoo.has_checkpoint(text) else zoo.find_by_url(text)
     if entry is not None:
         if entry.url is None:
-            raise CheckpointDownloadError(
+            raise MissingWeightsError(
                 f"{entry.name} ({entry.filename}) has no direct download link: the official "
                 f"repository hosts it at {entry.page}. Download {entry.filename} from there and "
                 "pass its local path.")
-        return download_checkpoint(entry.url, entry.sha256, progress), entry
+        return fetch_to_cache(entry.url, entry.sha256, progress), entry
     if "://" in text:
-        return download_checkpoint(text, progress=progress), None
+        return fetch_to_cache(text, progress=progress), None
     path = Path(text).expanduser()
     if not path.is_file():
         hint = ("" if path.suffix else
@@ -268,7 +228,7 @@ def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
 
     Raises:
         FileNotFoundError: the path does not exist.
-        CheckpointDownloadError: a URL could not be downloaded or failed its hash check.
+        MissingWeightsError: a URL could not be downloaded or failed its hash check.
         CheckpointError: unreadable file, or keys/shapes that do not match the model.
         UnsafeCheckpointError: a file that would run code when unpickled (see
             :mod:`pose.checkpoint_reader`).

@@ -13,22 +13,14 @@ microsoft/human-pose-estimation.pytorch (49f3f445).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})(?:_\d{8})?\.[A-Za-z0-9]+$")
+from .downloads import hash_prefix_from_name
 
 HRNET_OFFICIAL_PAGE = "https://drive.google.com/drive/folders/1hOTihvbyIxsm5ygDpbUuJ7O_tzv4oXjC"
 SIMPLEBASELINE_OFFICIAL_PAGE = ("https://drive.google.com/drive/folders/"
                                 "13_wJ6nC7my1KKouMkQMqyr9r1ZnLnukP")
-
-
-def hash_prefix_from_name(filename: str) -> Optional[str]:
-    """The SHA-256 prefix embedded in a checkpoint file name (torch hub's ``name-<hash>.pth``,
-    mmpose's ``name-<hash8>_<yyyymmdd>.pth``), or None."""
-    match = _HASH_IN_NAME.search(filename)
-    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import pose
-from pose.checkpoints import download_checkpoint
+from pose.downloads import fetch_to_cache
 from helpers import shared_path
 
 OFFICIAL = "reference/hrnet_small_w8_256x192_official.pth"
@@ -181,14 +181,14 @@ def test_hash_mismatch_keeps_nothing(tmp_path, torch_home):
     src.mkdir()
     (src / "hrnet_w8-deadbeef_20260101.pth").write_bytes(shared_path(OFFICIAL).read_bytes())
     with pytest.raises(pose.CheckpointDownloadError, match="failed its SHA-256 check"):
-        download_checkpoint(_file_url(src / "hrnet_w8-deadbeef_20260101.pth"), progress=False)
+        fetch_to_cache(_file_url(src / "hrnet_w8-deadbeef_20260101.pth"), progress=False)
     assert not list((torch_home / "checkpoints").glob("*"))
 
 
 def test_offline_download_says_what_to_fetch_and_where(torch_home):
     url = "http://127.0.0.1:9/mmpose/hrnet_w32_coco_256x192-c78dce93_20200708.pth"
     with pytest.raises(pose.CheckpointDownloadError) as err:
-        download_checkpoint(url, progress=False)
+        fetch_to_cache(url, progress=False)
     text = str(err.value)
     assert url in text
     assert str(torch_home / "checkpoints" / "hrnet_w32_coco_256x192-c78dce93_20200708.pth") in text

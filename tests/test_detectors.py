@@ -140,7 +140,7 @@ def test_offline_published_weights_say_what_to_do(torch_home, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    monkeypatch.setattr("pose.downloads.urlopen", offline)
     with pytest.raises(Exception, match="put it at .*checkpoints/ssdlite320"):
         detectors.build_detector("ssdlite320_mobilenet_v3_large")
 
@@ -187,7 +187,7 @@ def test_cascade_rcnn_through_the_registry(torch_home, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    monkeypatch.setattr("pose.downloads.urlopen", offline)
     with pytest.raises(Exception, match="cascade_rcnn_x101_64x4d_fpn_20e_coco"):
         detectors.build_detector("cascade_rcnn", config="tiny")  # default: the published file
 
@@ -236,7 +236,7 @@ def test_published_yolox_offline_says_what_to_fetch(torch_home, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    monkeypatch.setattr("pose.downloads.urlopen", offline)
     with pytest.raises(published.DetectorDownloadError,
                        match=r"(?s)yolox_nano_8xb8-300e_humanart-40f6f0d0.zip.*end2end.onnx.*"
                              r"--detector-weights"):

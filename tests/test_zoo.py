@@ -6,7 +6,7 @@ import torch
 
 import pose
 from pose import __main__ as pose_cli
-from pose.zoo import hash_prefix_from_name
+from pose.downloads import hash_prefix_from_name
 
 
 def test_every_downloadable_entry_has_a_hash_and_a_buildable_architecture():

@@ -9,14 +9,13 @@ runs).
 from __future__ import annotations
 
 import os
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Mapping, Union
 
 from pose.checkpoint_reader import CheckpointError, read_checkpoint
-from pose.checkpoints import download_checkpoint, fit_state_dict
-from pose.zoo import hash_prefix_from_name
+from pose.checkpoints import fit_state_dict
+from pose.downloads import fetch_to_cache
 
 from .model import CascadeRCNN, CascadeRCNNConfig
 
@@ -53,12 +52,10 @@ def resolve_weights(source: Union[str, os.PathLike], progress: bool = True) -> P
     text = os.fspath(source)
     if text in MMDET_ZOO:
         entry = MMDET_ZOO[text]
-        return download_checkpoint(entry.url, entry.sha256, progress)
+        return fetch_to_cache(entry.url, entry.sha256, progress)
     if "://" in text:
         known = [e for e in MMDET_ZOO.values() if e.url == text]
-        sha = known[0].sha256 if known else hash_prefix_from_name(
-            os.path.basename(urllib.parse.urlparse(text).path))
-        return download_checkpoint(text, sha, progress)
+        return fetch_to_cache(text, known[0].sha256 if known else None, progress)
     path = Path(text).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file not found: {path} (known names: "
