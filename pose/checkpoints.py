@@ -44,7 +44,7 @@ CheckpointDownloadError = MissingWeightsError
 
 
 @dataclass
-class CheckpointInfo:
+class LoadedWeights:
     """What :func:`load_checkpoint` loaded.
 
     Attributes:
@@ -52,24 +52,24 @@ class CheckpointInfo:
         format: ``"official"``, ``"official-wrapped"``, ``"dataparallel"``, ``"mmpose-0.x"``
             or ``"mmpose-1.x"``.
         meta: the checkpoint's ``meta`` dict (mmpose), else empty.
-        zoo_entry: the :class:`pose.zoo.Checkpoint` when loaded by zoo name or known URL.
+        published: the :class:`pose.zoo.PublishedWeights` when loaded by zoo name or known URL.
     """
 
     path: Path
     format: str
     meta: dict = field(default_factory=dict)
-    zoo_entry: Optional["zoo.Checkpoint"] = None
+    published: Optional["zoo.PublishedWeights"] = None
 
 
 def resolve_checkpoint(source: Union[str, os.PathLike], progress: bool = True
-                       ) -> Tuple[Path, Optional["zoo.Checkpoint"]]:
+                       ) -> Tuple[Path, Optional["zoo.PublishedWeights"]]:
     """Turns a zoo name, URL or path into a local file (downloading if needed).
 
     Returns:
-        ``(path, zoo_entry)``; ``zoo_entry`` is None for sources unknown to the zoo.
+        ``(path, published)``; ``published`` is None for sources unknown to the zoo.
     """
     text = os.fspath(source)
-    entry = zoo.get_checkpoint(text) if zoo.has_checkpoint(text) else zoo.find_by_url(text)
+    entry = zoo.get_published(text) if zoo.is_published(text) else zoo.find_by_url(text)
     if entry is not None:
         if entry.url is None:
             raise MissingWeightsError(
@@ -83,7 +83,7 @@ def resolve_checkpoint(source: Union[str, os.PathLike], progress: bool = True
     if not path.is_file():
         hint = ("" if path.suffix else
                 f" It is not a checkpoint name either; known names: "
-                f"{', '.join(zoo.list_checkpoints())}.")
+                f"{', '.join(zoo.list_published())}.")
         raise FileNotFoundError(f"checkpoint file not found: {path}.{hint}")
     return path, None
 
@@ -93,7 +93,7 @@ def normalize_state_dict(obj: object) -> Tuple[StateDict, str, dict]:
 
     Returns:
         ``(state_dict, format, meta)`` where format is one of the names in
-        :class:`CheckpointInfo`.
+        :class:`LoadedWeights`.
     """
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"expected a dict of tensors, found {type(obj).__name__}")
@@ -218,7 +218,7 @@ def _check_fit(model: nn.Module, state: StateDict, path: Path) -> StateDict:
 
 
 def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
-                    progress: bool = True) -> CheckpointInfo:
+                    progress: bool = True) -> LoadedWeights:
     """Loads weights into ``model`` in place, refusing anything that does not fit exactly.
 
     Args:
@@ -240,12 +240,12 @@ def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     model.load_state_dict(_check_fit(model, state, path), strict=True)
-    return CheckpointInfo(path=path, format=fmt, meta=meta, zoo_entry=entry)
+    return LoadedWeights(path=path, format=fmt, meta=meta, published=entry)
 
 
 def input_color(model: object) -> str:
     """The channel order (``"rgb"`` or ``"bgr"``) a network's weights expect: that of the
     published checkpoint loaded into it (official SimpleBaseline files: BGR), else the model's
     own ``color`` attribute (ONNX runners), else ``"rgb"``."""
-    entry = getattr(getattr(model, "checkpoint", None), "zoo_entry", None)
+    entry = getattr(getattr(model, "loaded_weights", None), "published", None)
     return entry.color if entry is not None else getattr(model, "color", "rgb")

@@ -129,7 +129,7 @@ def check_onnx(model: nn.Module, path: Union[str, os.PathLike], batch: int = 2,
 
 
 def _load(name: str, weights: Optional[str]) -> nn.Module:
-    if zoo.has_checkpoint(name):
+    if zoo.is_published(name):
         if weights is not None:
             raise ValueError(f"{name} is a published checkpoint: --weights does not apply")
         return pretrained(name)
@@ -165,7 +165,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         weights = [("--weights", args.weights)] if args.weights and os.path.isfile(args.weights) \
             else []
         check_outputs([("--output", args.output)], weights, create_folders=True)
-        if not zoo.has_checkpoint(args.model):
+        if not zoo.is_published(args.model):
             get_preset(args.model)  # an unknown name is said before any work
         model = _load(args.model, args.weights).eval()
         path = export_onnx(model, args.output, batch=batch, opset=args.opset,

@@ -196,12 +196,12 @@ def test_offline_download_says_what_to_fetch_and_where(torch_home):
 
 def test_zoo_file_already_in_cache_is_used_without_download(torch_home, official_state):
     """A zoo name resolves to its file in the hub cache (as after a manual download)."""
-    entry = pose.get_checkpoint("hrnet_w32_posetrack18_256x192")
+    entry = pose.get_published("hrnet_w32_posetrack18_256x192")
     (torch_home / "checkpoints").mkdir(parents=True)
     torch.save({"state_dict": {"backbone." + k: v for k, v in official_state.items()}},
                torch_home / "checkpoints" / entry.filename)
     info = pose.load_checkpoint(pose.build_model("hrnet_w8"), entry.name)
-    assert info.zoo_entry == entry and info.format == "mmpose-0.x"
+    assert info.published == entry and info.format == "mmpose-0.x"
 
 
 def test_official_zoo_files_explain_manual_download():

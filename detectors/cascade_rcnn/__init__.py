@@ -53,9 +53,11 @@ from .boxes import batched_nms, decode_boxes, grid_anchors
 from .detector import (PERSON, CascadeRCNNDetector, normalize, padded_size, preprocess,
                        resize_frame, resized_size)
 from .model import CONFIGS, CascadeRCNN, CascadeRCNNConfig, get_config
-from .weights import DEFAULT_WEIGHTS, MMDET_ZOO, ZooEntry, load_mmdet_checkpoint, resolve_weights
+from .weights import (DEFAULT_WEIGHTS, MMDET_ZOO, PublishedCascadeWeights, load_mmdet_checkpoint,
+                      resolve_weights)
 
 __all__ = ["CascadeRCNNDetector", "CascadeRCNN", "CascadeRCNNConfig", "CONFIGS", "get_config",
-           "DEFAULT_WEIGHTS", "MMDET_ZOO", "ZooEntry", "load_mmdet_checkpoint", "resolve_weights",
+           "DEFAULT_WEIGHTS", "MMDET_ZOO", "PublishedCascadeWeights", "load_mmdet_checkpoint",
+           "resolve_weights",
            "preprocess", "padded_size", "resized_size", "resize_frame", "normalize", "PERSON",
            "decode_boxes", "grid_anchors", "batched_nms"]

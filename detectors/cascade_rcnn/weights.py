@@ -21,8 +21,8 @@ from .model import CascadeRCNN, CascadeRCNNConfig
 
 
 @dataclass(frozen=True)
-class ZooEntry:
-    """A checkpoint of mmdetection's 2.x model zoo (``configs/cascade_rcnn/metafile.yml``)."""
+class PublishedCascadeWeights:
+    """Published weights of mmdetection's 2.x model zoo (``configs/cascade_rcnn/metafile.yml``)."""
 
     name: str
     config: str  # key of CONFIGS
@@ -33,12 +33,14 @@ class ZooEntry:
 
 
 _MMDET = "https://download.openmmlab.com/mmdetection/v2.0/cascade_rcnn/"
-MMDET_ZOO: Dict[str, ZooEntry] = {e.name: e for e in (
-    ZooEntry("cascade_rcnn_x101_64x4d_fpn_20e_coco", "x101_64x4d",
+MMDET_ZOO: Dict[str, PublishedCascadeWeights] = {e.name: e for e in (
+    PublishedCascadeWeights(
+             "cascade_rcnn_x101_64x4d_fpn_20e_coco", "x101_64x4d",
              _MMDET + "cascade_rcnn_x101_64x4d_fpn_20e_coco/"
              "cascade_rcnn_x101_64x4d_fpn_20e_coco_20200509_224357-051557b1.pth",
              "051557b1", 44.5, 20),
-    ZooEntry("cascade_rcnn_x101_64x4d_fpn_1x_coco", "x101_64x4d",
+    PublishedCascadeWeights(
+             "cascade_rcnn_x101_64x4d_fpn_1x_coco", "x101_64x4d",
              _MMDET + "cascade_rcnn_x101_64x4d_fpn_1x_coco/"
              "cascade_rcnn_x101_64x4d_fpn_1x_coco_20200515_075702-43ce6a30.pth",
              "43ce6a30", 44.7, 12),
