@@ -26,15 +26,6 @@ ONNX_NAMES = ("yolox", "rtmdet")
 ONNX_ENGINES = ("auto", "onnxruntime", "torch")
 
 
-def onnxruntime_has_cuda() -> bool:
-    """Whether onnxruntime is installed with its CUDA execution provider."""
-    try:
-        import onnxruntime
-    except ImportError:
-        return False
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-
-
 def list_detectors() -> List[str]:
     from .torchvision_detectors import MODELS
 
@@ -140,8 +131,10 @@ def _onnx_detector(weights: str, score_threshold: float, device: str, engine: st
     if engine not in ONNX_ENGINES:
         raise ValueError(f"engine must be one of {ONNX_ENGINES}, got {engine!r}")
     if engine == "auto":
+        from pose.onnx_session import has_cuda_provider
+
         on_gpu = str(device).startswith("cuda")
-        engine = "torch" if on_gpu and not onnxruntime_has_cuda() else "onnxruntime"
+        engine = "torch" if on_gpu and not has_cuda_provider() else "onnxruntime"
         if engine == "torch":
             from .torch_yolox import TorchYoloxDetector
 
