@@ -34,8 +34,9 @@ def list_detectors() -> List[str]:
 
 def fetch_weights(name: str, weights: Optional[str] = None, progress: bool = True
                   ) -> Optional[Path]:
-    """The local file :func:`build_detector` ``(name, weights)`` will read, downloaded (once)
-    when it is a published one; None when there is none (``"random"`` weights).
+    """The local weights file :func:`build_detector` ``(name, weights)`` will read, downloaded
+    (once) when it is a published one; None when there is none (``"random"`` weights, and the
+    ``file`` detector, which reads detections instead).
 
     Raises:
         KeyError: unknown detector name.
@@ -55,7 +56,7 @@ def fetch_weights(name: str, weights: Optional[str] = None, progress: bool = Tru
         return None if weights == "random" else resolve_weights(weights or DEFAULT_WEIGHTS,
                                                                 progress)
     if name == "file":
-        return Path(weights) if weights else None
+        return None
     from .torchvision_detectors import MODELS
 
     if name not in MODELS:
@@ -68,7 +69,8 @@ def fetch_weights(name: str, weights: Optional[str] = None, progress: bool = Tru
 
 
 def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu",
-                   score_threshold: Optional[float] = None, **kwargs) -> Detector:
+                   score_threshold: Optional[float] = None, *,
+                   detections: Optional[str] = None, **kwargs) -> Detector:
     """A person detector.
 
     Args:
@@ -76,10 +78,12 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
         weights: ONNX: the ``.onnx`` file or a published name (:mod:`detectors.published`;
             ``yolox`` defaults to the published YOLOX-nano HumanArt file); torchvision: ``None``
             for the published COCO weights (downloaded once), ``"random"``, or a state-dict
-            file; cascade_rcnn: an mmdet checkpoint path/URL/zoo name (``None``: the published X-101-64x4d 20e file,
-            ``"random"``: untrained); file: the detection JSON.
+            file; cascade_rcnn: an mmdet checkpoint path/URL/zoo name (``None``: the
+            published X-101-64x4d 20e file, ``"random"``: untrained); file: none.
         device: ``"cpu"`` or ``"cuda"``.
         score_threshold: minimum person score (default 0.5; 0.0 for ``file``).
+        detections: the ``file`` detector's detection JSON (COCO results format,
+            :class:`detectors.from_file.FileDetector`).
         **kwargs: backend options (``tiles`` for ONNX, ``images`` for file, ``batch_size``...).
             ONNX files also take ``engine``: ``"onnxruntime"``, ``"torch"``
             (:class:`detectors.torch_yolox.TorchYoloxDetector`) or ``"auto"`` (default: torch on
@@ -88,6 +92,8 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
     """
     if score_threshold is None:
         score_threshold = 0.0 if name == "file" else 0.5
+    if detections is not None and name != "file":
+        raise ValueError(f"detections= is for the file detector, not {name}")
     if name in ONNX_NAMES:
         from .published import DEFAULT_CPU, PUBLISHED, fetch_published_onnx
 
@@ -112,11 +118,12 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
         return CascadeRCNNDetector(weights=weights or DEFAULT_WEIGHTS, device=device,
                                    score_threshold=score_threshold, **kwargs)
     if name == "file":
-        if weights is None:
-            raise ValueError("the file detector needs the detection JSON: pass weights=PATH")
+        if weights is not None or detections is None:
+            raise ValueError("the file detector reads a detection JSON, not weights: pass "
+                             "detections=PATH")
         from .from_file import FileDetector
 
-        return FileDetector(weights, score_threshold=score_threshold, **kwargs)
+        return FileDetector(detections, score_threshold=score_threshold, **kwargs)
     from .torchvision_detectors import MODELS, TorchvisionDetector
 
     if name in MODELS:

@@ -148,7 +148,7 @@ def test_offline_published_weights_say_what_to_do(torch_home, monkeypatch):
 def test_detection_files_by_id_name_and_frame_index():
     path = shared_path("data/posetrack18_sample/annotations/test_posetrack18_human_detections.json")
     names = shared_path("data/posetrack18_sample/annotations/test_posetrack18_val.json")
-    det = detectors.build_detector("file", weights=str(path), images=str(names))
+    det = detectors.build_detector("file", detections=str(path), images=str(names))
     entries = [e for e in json.loads(path.read_text()) if e["image_id"] == 10128340000]
     by_id = det.boxes_for(10128340000)
     assert len(by_id) == len(entries) and (np.diff(by_id[:, 4]) <= 0).all()
@@ -160,17 +160,19 @@ def test_detection_files_by_id_name_and_frame_index():
     np.testing.assert_array_equal(det.boxes_for(name), by_id)
     index = det.image_ids.index(10128340000)
     np.testing.assert_array_equal(det.boxes_for(f"#{index}"), by_id)
-    strict = detectors.build_detector("file", weights=str(path), score_threshold=0.9)
+    strict = detectors.build_detector("file", detections=str(path), score_threshold=0.9)
     assert (strict.boxes_for(10128340000)[:, 4] >= 0.9).all()
     frames = [np.zeros((4, 4, 3), np.uint8)] * len(det.image_ids)
     assert len(det.detect(frames)) == len(det.image_ids)
 
 
 def test_bad_frames_and_names_are_refused():
-    det = detectors.build_detector("file", weights=str(shared_path(
+    det = detectors.build_detector("file", detections=str(shared_path(
         "data/coco_sample/test_coco_det_AP_H_56.json")))
     with pytest.raises(ValueError, match="RGB uint8"):
         det.detect([np.zeros((4, 4), np.uint8)])
+    with pytest.raises(ValueError, match="detections=PATH"):
+        detectors.build_detector("file", weights="detections.json")
     with pytest.raises(TypeError, match="list of frames"):
         det.detect(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(KeyError, match="known"):
