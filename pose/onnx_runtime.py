@@ -5,7 +5,7 @@
 >>> net = OnnxPoseModel.from_torch(pose.build_model("hrnet_w32"))   # export, then load
 >>> net = OnnxPoseModel.from_torch(model, cache=True)  # exported once per weights, then reused
 
-On this 2-core CPU onnxruntime ran HRNet-W32 and SimpleBaseline-50 faster than PyTorch's
+On a 2-core CPU onnxruntime ran HRNet-W32 and SimpleBaseline-50 faster than PyTorch's
 optimised path, and suffered less from other busy processes (see ``benchmarks/speed.py``).
 """
 from __future__ import annotations
