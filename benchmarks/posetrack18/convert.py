@@ -24,10 +24,9 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 
 from apps.posetrack_json import category
-from pose.safe_output import OutputError, check_outputs, write_json_atomic
+from pose.datasets.posetrack18 import PoseTrackAnnotationError
 from pose.keypoints import POSETRACK18
-
-from .files import PoseTrackFormatError
+from pose.safe_output import OutputError, check_outputs, write_json_atomic
 
 
 def prediction_file(gt: dict, poses: Dict[int, List[dict]]) -> dict:
@@ -51,14 +50,15 @@ def prediction_file(gt: dict, poses: Dict[int, List[dict]]) -> dict:
 def _load_json(path: Path, what: str, kind: type = dict):
     """The JSON content of ``path``, checked to be a ``kind`` (a PoseTrack18 object: a dict)."""
     if not path.is_file():
-        raise PoseTrackFormatError(f"{path}: {what} not found")
+        raise PoseTrackAnnotationError(f"{path}: {what} not found")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise PoseTrackFormatError(f"{path}: malformed JSON ({exc})") from None
+        raise PoseTrackAnnotationError(f"{path}: malformed JSON ({exc})") from None
     if not isinstance(data, kind):
-        raise PoseTrackFormatError(f"{path}: expected a JSON {'object' if kind is dict else 'list'}"
-                                   f" as the {what}, found {type(data).__name__}")
+        raise PoseTrackAnnotationError(
+            f"{path}: expected a JSON {'object' if kind is dict else 'list'} as the {what}, "
+            f"found {type(data).__name__}")
     return data
 
 
@@ -70,7 +70,7 @@ def from_coco_results(results: Iterable[dict], gt_dir: Path, out_dir: Path) -> i
     used = 0
     gt_files = sorted(Path(gt_dir).glob("*.json"))
     if not gt_files:
-        raise PoseTrackFormatError(f"{gt_dir}: no *.json GT files")
+        raise PoseTrackAnnotationError(f"{gt_dir}: no *.json GT files")
     for gt_path in gt_files:
         gt = _load_json(gt_path, "GT file")
         poses = {}
@@ -135,7 +135,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      _load_json(args.gt, "GT file"))
             write_json_atomic(converted, args.output)
             print(f"{len(converted['annotations'])} poses written to {args.output}")
-    except (PoseTrackFormatError, OutputError, KeyError) as exc:
+    except (PoseTrackAnnotationError, OutputError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

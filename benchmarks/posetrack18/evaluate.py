@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from pose.datasets.posetrack18 import PoseTrackAnnotationError
 from pose.safe_output import OutputError, check_outputs, write_json_atomic
 
-from .files import PoseTrackFormatError
 from .poseval import COLUMNS, evaluate_folders
 
 
@@ -63,7 +63,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = evaluate_folders(args.gt, args.pred, per_sequence=args.per_sequence,
                                   progress=sys.stderr.isatty(),
                                   legacy_ties=args.tie_order == "numpy1")
-    except (PoseTrackFormatError, OutputError) as exc:
+    except (PoseTrackAnnotationError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tables = result.tables()
