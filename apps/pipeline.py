@@ -179,7 +179,8 @@ class PoseTrackingPipeline:
                 kept = self._suppress_duplicates(boxes, poses)
                 boxes, poses, propagated = boxes[kept], poses[kept], propagated[kept]
         with self.timer("track"):
-            ids = self.tracker.update(poses, boxes, frame, propagated=propagated)
+            ids = self.tracker.update(poses, boxes, frame, propagated=propagated,
+                                      frame_shape=frame.shape[:2])
             # reported: the tracked people and the confident detections not yet tracked
             # (dropped: low-score boxes and propagated boxes of no track)
             report = (ids >= 0) | ((propagated < 0)

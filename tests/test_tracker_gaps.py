@@ -1,5 +1,6 @@
 """Identities through detection gaps: a person hidden for 1-5 frames while another walks past
-keeps their identity, at 7 and 25 frames/s, tracking boxes or poses."""
+keeps their identity, at 7 and 25 frames/s, tracking boxes or poses; so does a person missed
+just after walking into the frame."""
 import numpy as np
 import pytest
 
@@ -83,3 +84,40 @@ def test_without_the_motion_model_the_gap_is_lost():
         for person, tid in zip(who.tolist(), got.tolist()):
             ids[person].add(tid)
     assert ids != {0: {0}, 1: {1}}
+
+
+FRAME = (480, 640)  # height, width
+
+
+def enter_from_the_left(fps: float, hidden: range, seed: int = 0):
+    """Per frame ``(boxes [N, 5], who [N])`` of one walker coming into the frame at its left
+    edge: a detector sees the part inside the frame, so the boxes are cut at x = 0 and grow
+    while the person walks in; not detected during ``hidden``."""
+    rng = np.random.default_rng(seed)
+    speed = 0.75 * HEIGHT / fps
+    out = []
+    for f in range(int(2 * fps)):
+        box = walker_box(-WIDTH + speed * f, 400)
+        box[:4] += rng.normal(0, 1.5, 4)
+        box[[0, 2]] = box[[0, 2]].clip(0, FRAME[1])
+        seen = box[2] - box[0] > 5 and f not in hidden
+        out.append((box[None] if seen else np.zeros((0, 5)), np.zeros(int(seen), np.int64)))
+    return out
+
+
+def identities(frames, fps, frame_shape):
+    tracker = PoseTracker(TrackerConfig(fps=fps))
+    found = set()
+    for boxes, _ in frames:
+        found.update(tracker.update(boxes=boxes, frame_shape=frame_shape).tolist())
+    return found - {-1}
+
+
+@pytest.mark.parametrize("fps, hidden", [(7.0, range(5, 8)), (7.0, range(6, 11)),
+                                         (12.5, range(4, 7)), (12.5, range(6, 11))])
+def test_a_walker_missed_just_after_entering_the_frame_keeps_their_identity(fps, hidden):
+    """While a person walks in at the frame's edge, their cut box moves at half their speed;
+    measured from its inner edge, the motion model has their speed when they are missed."""
+    frames = enter_from_the_left(fps, hidden)
+    assert identities(frames, fps, FRAME) == {0}
+    assert len(identities(frames, fps, None)) == 2  # the frame unknown: the track lags behind

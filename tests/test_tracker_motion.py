@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter
 
-from tracker.motion import GATE_4DOF, BoxKalman, full_covariance, to_xyah, to_xyxy
+from tracker.motion import (GATE_4DOF, PERSON_ASPECT, BoxKalman, full_covariance, measured_xyah,
+                            to_xyah, to_xyxy)
 
 
 def test_box_conversions_round_trip():
@@ -59,3 +60,18 @@ def test_velocity_noise_grows_with_the_frame_interval_and_gates_widen_when_unsee
     for _ in range(10):
         unseen, unseen_cov = fast.predict(unseen, unseen_cov)
     assert fast.gating_distance(unseen, unseen_cov, box)[0, 0] < near  # less certain
+
+
+def test_boxes_cut_by_one_side_of_the_frame_are_measured_from_their_inner_edge():
+    frame = (480, 640)
+    boxes = np.array([[0.0, 100.0, 30.0, 300.0],     # cut by the left edge: 30 of 82 px seen
+                      [600.0, 100.0, 640.0, 300.0],  # cut by the right edge
+                      [0.0, 100.0, 120.0, 300.0],    # at the left edge, as wide as a person
+                      [100.0, 100.0, 180.0, 300.0],  # inside
+                      [0.0, 100.0, 640.0, 300.0]])   # both edges: nothing to tell
+    xyah = measured_xyah(boxes, frame)
+    person = PERSON_ASPECT * 200
+    np.testing.assert_allclose(xyah[0], [30 - person / 2, 200, PERSON_ASPECT, 200])
+    np.testing.assert_allclose(xyah[1], [600 + person / 2, 200, PERSON_ASPECT, 200])
+    np.testing.assert_allclose(xyah[2:], to_xyah(boxes[2:]))
+    np.testing.assert_allclose(measured_xyah(boxes), to_xyah(boxes))  # frame unknown

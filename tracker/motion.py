@@ -158,3 +158,30 @@ def full_covariance(covariance: np.ndarray) -> np.ndarray:
     out[:, i, i + DIM] = out[:, i + DIM, i] = covariance[:, 1]
     out[:, i + DIM, i + DIM] = covariance[:, 2]
     return out
+
+
+#: width / height of a standing person, for boxes cut by the frame's edge
+PERSON_ASPECT = 0.41
+EDGE_MARGIN = 2.0  # pixels: a box this close to the frame's edge is taken as cut by it
+
+
+def measured_xyah(boxes: np.ndarray, frame_shape=None) -> np.ndarray:
+    """``[N, 4+]`` boxes -> ``[N, 4]`` cx, cy, a, h measurements. With ``frame_shape``
+    ``(height, width)``, a box cut by the left or right edge of the frame (and not both) is
+    measured from its inner edge with at least a standing person's width, so that a person
+    walking into or out of the frame is measured moving at their own speed, not half of it."""
+    xyah = to_xyah(boxes)
+    if frame_shape is None or not len(xyah):
+        return xyah
+    boxes = np.asarray(boxes, dtype=np.float64)
+    width = frame_shape[1]
+    left = boxes[:, 0] <= EDGE_MARGIN
+    right = boxes[:, 2] >= width - EDGE_MARGIN
+    full_w = np.maximum(boxes[:, 2] - boxes[:, 0], PERSON_ASPECT * xyah[:, 3])
+    cut = left & ~right
+    xyah[cut, 0] = boxes[cut, 2] - full_w[cut] / 2
+    cut = right & ~left
+    xyah[cut, 0] = boxes[cut, 0] + full_w[cut] / 2
+    cut = left ^ right
+    xyah[cut, 2] = full_w[cut] / xyah[cut, 3]
+    return xyah

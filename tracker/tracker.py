@@ -52,7 +52,7 @@ from pose.keypoints import get_keypoint_set
 from .config import LOST, TENTATIVE, TRACKED, TrackerConfig, TrackState
 from .flow import Flow, build_flow
 from .matching import get_matcher
-from .motion import GATE_4DOF, BoxKalman, to_xyah
+from .motion import GATE_4DOF, BoxKalman, measured_xyah
 from .similarity import SIMILARITIES, box_iou, pose_box
 from .smoothing import build_smoother
 from .state import Track, TrackArrays
@@ -91,6 +91,7 @@ class PoseTracker:
         self._next_key = 0
         self.last_keys = np.zeros(0, np.int64)  # per detection of the last update: its track
         self._predicted_for = -1  # frame index whose prediction the state holds
+        self._frame_shape = None
         self._predicted_boxes = np.zeros((0, 4))  # its boxes
         self._previous_frame: Optional[np.ndarray] = None
         self._flow_cache: Tuple[int, Optional[Flow]] = (-1, None)
@@ -222,7 +223,8 @@ class PoseTracker:
 
     def update(self, poses: Optional[np.ndarray] = None, boxes: Optional[np.ndarray] = None,
                frame: Optional[np.ndarray] = None, *, scores: Optional[np.ndarray] = None,
-               propagated: Optional[np.ndarray] = None) -> np.ndarray:
+               propagated: Optional[np.ndarray] = None,
+               frame_shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
         """Tracks the people of the next frame.
 
         Args:
@@ -233,12 +235,16 @@ class PoseTracker:
             scores: ``[N]`` detection scores (default: the boxes' fifth column, else 1).
             propagated: ``[N]`` for rows that are :meth:`propagated_boxes` (with their pose),
                 the identity they were propagated from; -1 for detections.
+            frame_shape: ``(height, width)`` of the frame, where known: a detection cut by
+                the frame's left or right edge then updates the motion model from its inner
+                edge (:func:`tracker.motion.measured_xyah`).
         Returns:
             ``[N]`` identities; -1 for detections of no confirmed track (tentative tracks,
             unmatched low-score boxes, propagated boxes the pose did not confirm).
         """
         cfg = self.config
         poses, boxes, scores, propagated = self._inputs(poses, boxes, scores, propagated)
+        self._frame_shape = None if frame_shape is None else tuple(frame_shape[:2])
         track_boxes = self._predict(frame)
         s = self.state
         if poses is not None and not self._with_poses:  # the first poses: predict them too
@@ -272,7 +278,8 @@ class PoseTracker:
             lost = np.flatnonzero(state[pool] == LOST)
             if len(lost):  # a lost track only within its motion gate
                 allowed[lost] &= self.kalman.gating_distance(
-                    s.mean[pool[lost]], s.covariance[pool[lost]], to_xyah(boxes[dets])
+                    s.mean[pool[lost]], s.covariance[pool[lost]],
+                    measured_xyah(boxes[dets], self._frame_shape)
                 ) <= GATE_4DOF
             rows, cols = self._associate(sim, allowed)
             take(pool[rows], dets[cols])
@@ -393,7 +400,7 @@ class PoseTracker:
         """Tracks ``rows`` detected in ``boxes`` ``[K, 4]``: Kalman update (after a gap, the
         observation-centric re-update), last box and pose; confirmation."""
         s, cfg = self.state, self.config
-        xyah = to_xyah(boxes)
+        xyah = measured_xyah(boxes, self._frame_shape)
         gap = s.since_observed[rows]
         mean, covariance = self.kalman.update(s.mean[rows], s.covariance[rows], xyah)
         for k in np.flatnonzero(gap > 0):
@@ -448,7 +455,7 @@ class PoseTracker:
         """New tracks in ``boxes`` ``[K, 4]``; returns their identities (-1 while tentative)
         and keys."""
         s, cfg, k = self.state, self.config, len(boxes)
-        xyah = to_xyah(boxes)
+        xyah = measured_xyah(boxes, self._frame_shape)
         mean, covariance = self.kalman.initiate(xyah)
         if confirmed:
             ids = np.arange(self._next_id, self._next_id + k)

@@ -56,7 +56,7 @@ def hrtrack_runner(settings: dict) -> Callable:
         for f, boxes in enumerate(frames, 1):
             image = images(f) if images is not None and config.flow else None
             start = time.perf_counter()
-            ids = tracker.update(boxes=boxes, frame=image)
+            ids = tracker.update(boxes=boxes, frame=image, frame_shape=size)
             bridged, bridged_ids = tracker.bridged_boxes(size)
             seconds += time.perf_counter() - start
             keep = ids >= 0

@@ -153,7 +153,7 @@ def track_sequence(run: SequenceRun, config: TrackerConfig, detector=None,
         if image is not None:
             frame_shape = image.shape[:2]
         start = time.perf_counter()
-        ids = tracker.update(boxes=boxes, frame=image)
+        ids = tracker.update(boxes=boxes, frame=image, frame_shape=frame_shape)
         bridged, bridged_ids = tracker.bridged_boxes(frame_shape)
         run.tracker_seconds += time.perf_counter() - start
         boxes = np.concatenate([np.asarray(boxes, np.float32).reshape(-1, 5), bridged])

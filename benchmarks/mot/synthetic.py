@@ -116,10 +116,10 @@ def walkers(rng: np.random.Generator, kind: str, frames: int = 150) -> Scene:
             cx = x + p["direction"] * (speed * t + wobble[f]) + width / 2
             bob = 0.01 * height * np.sin(t * 2 * np.pi / 12)
             box = [cx - width / 2, p["bottom"] - height + bob, cx + width / 2, p["bottom"] + bob]
-            if box[2] < 0 or box[0] > SIZE[0]:
+            if box[2] < 1 or box[0] > SIZE[0] - 1:
                 continue
             ids[f].append(pid)
-            boxes[f].append(box)
+            boxes[f].append(np.clip(box, 0, SIZE * 2))  # the part inside the frame
     return Scene(kind, {f: np.asarray(v, np.int64) for f, v in ids.items()},
                  {f: np.asarray(v, np.float64).reshape(-1, 4) for f, v in boxes.items()}, FPS)
 
@@ -164,6 +164,7 @@ def detect(scene: Scene, rng: np.random.Generator) -> Dict[int, np.ndarray]:
             elif rng.random() < 0.15:
                 found.append(_jitter(box, rng, 0.1) + [rng.uniform(0.1, 0.5)])
         found = np.asarray(found, np.float64).reshape(-1, 5)
+        found[:, :4] = found[:, :4].clip(0, SIZE * 2)  # a detector sees the frame only
         found = _merge_overlapping(found, rng)
         extra = []
         for _ in range(rng.poisson(0.4)):  # background, mostly weak
@@ -224,7 +225,7 @@ def track(scene: Scene, detections: Dict[int, np.ndarray], config: dict) -> tupl
     for f in range(1, scene.frames + 1):
         boxes = detections[f]
         start = time.perf_counter()
-        ids = tracker.update(boxes=boxes)
+        ids = tracker.update(boxes=boxes, frame_shape=SIZE[::-1])
         bridged, bridged_ids = tracker.bridged_boxes(SIZE[::-1])
         seconds += time.perf_counter() - start
         keep = ids >= 0
