@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
@@ -25,7 +23,9 @@ import pose
 from pose import zoo
 from pose.allocator import retain_freed_memory
 from pose.inference import ENGINES, optimize_for_inference, resolve_engine
-from pose.checkpoints import CheckpointDownloadError, CheckpointError, resolve_checkpoint
+from pose.checkpoints import CheckpointDownloadError, resolve_checkpoint
+from pose.errors import (BadInputError, MissingFileError, MissingPackageError, MissingWeightsError,
+                         UnknownNameError)
 from pose.keypoints import KeypointSet, get_keypoint_set
 from tracker.flow import FLOW_METHODS
 from tracker.matching import MATCHERS
@@ -38,22 +38,13 @@ DEFAULT_POSE_MODEL = "hrnet_w32_posetrack18_256x192"
 DEFAULT_DETECTOR = {"cpu": "yolox", "cuda": "fasterrcnn_resnet50_fpn_v2"}
 
 
-class AppError(RuntimeError):
-    """A problem with the user's input or environment; the apps print it without a traceback."""
-
-
-# Errors from the libraries that mean "bad input" rather than "bug": shown as one message.
-USER_ERRORS = (AppError, CheckpointError, CheckpointDownloadError, FileNotFoundError,
-               KeyError, ValueError, OSError, ImportError)
-
-
 def pick_device(name: Optional[str]) -> torch.device:
     """``cpu``, ``cuda`` or ``cuda:N``; default: CUDA when available."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise AppError("--device cuda was asked for but PyTorch sees no CUDA GPU here; use "
+        raise BadInputError("--device cuda was asked for but PyTorch sees no CUDA GPU here; use "
                        "--device cpu")
     return device
 
@@ -75,8 +66,8 @@ def load_pose_model(name: str, weights: Optional[str], device: torch.device) -> 
             preset = pose.get_preset(name)
             weights = weights or preset.default_weights
             if weights is None:
-                raise AppError(f"the pose model {name} has no published weights: pass "
-                               "--pose-weights PATH_OR_URL (its checkpoint file)")
+                raise MissingWeightsError(f"the pose model {name} has no published weights: "
+                                          "pass --pose-weights PATH_OR_URL (its checkpoint file)")
             model = pose.build_model(name, weights=weights)
     except CheckpointDownloadError as exc:
         raise download_error(exc, "--pose-weights") from None
@@ -93,25 +84,25 @@ def onnx_network(model: torch.nn.Module, device: torch.device):
 
         from pose.onnx_runtime import OnnxPoseModel
     except ImportError as exc:
-        raise AppError(f"--pose-backend onnxruntime needs onnx and onnxruntime ({exc}): "
-                       "pip install -e \".[onnx]\"") from None
+        raise MissingPackageError(f"--pose-backend onnxruntime needs onnx and onnxruntime "
+                                  f"({exc}): pip install -e \".[onnx]\"") from None
     if device.type == "cpu":
         providers = ["CPUExecutionProvider"]
     elif "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         providers = ["CUDAExecutionProvider"]
     else:
-        raise AppError(f"--pose-backend onnxruntime on {device} needs onnxruntime with CUDA "
-                       "(pip install onnxruntime-gpu); or use --pose-backend torch")
+        raise BadInputError(f"--pose-backend onnxruntime on {device} needs onnxruntime with "
+                            "CUDA (pip install onnxruntime-gpu); or use --pose-backend torch")
     return OnnxPoseModel.from_torch(model.cpu(), exporter="torchscript", cache=True,
                                     threads=torch.get_num_threads(), providers=providers)
 
 
-def download_error(exc: Exception, flag: str) -> AppError:
+def download_error(exc: Exception, flag: str) -> MissingWeightsError:
     """A failed download as one line that also names the option taking a local copy."""
     text = " ".join(str(exc).split("\n"))
     if flag not in text:
         text += f" Then run with {flag} PATH (the downloaded file)."
-    return AppError(text)
+    return MissingWeightsError(text)
 
 
 def _is_local_file(source: Optional[str]) -> bool:
@@ -138,12 +129,12 @@ def check_model_options(args: argparse.Namespace, use_detector: bool = True,
                                ("--detector-weights", getattr(args, "detector_weights", None),
                                 use_detector)):
         if used and _is_local_file(source) and not os.path.isfile(source):
-            raise AppError(f"{flag} {source}: no such file")
+            raise MissingFileError(f"{flag} {source}: no such file")
     if use_detector and getattr(args, "detector", None) is not None:
         import detectors
 
         if args.detector not in detectors.list_detectors():
-            raise AppError(f"--detector {args.detector}: unknown; known: "
+            raise UnknownNameError(f"--detector {args.detector}: unknown; known: "
                            f"{', '.join(detectors.list_detectors())}")
 
 
@@ -184,7 +175,7 @@ def fetch_model_files(args: argparse.Namespace, use_detector: bool = True,
         except (CheckpointDownloadError, DetectorDownloadError) as exc:
             problems.append(download_error(exc, "--detector-weights"))
     if problems:  # one "error:" line per missing file
-        raise AppError("\nerror: ".join(str(p) for p in problems))
+        raise MissingWeightsError("\nerror: ".join(str(p) for p in problems))
 
 
 def load_detector(name: Optional[str], weights: Optional[str], device: torch.device,
@@ -289,7 +280,7 @@ def tracker_config(args: argparse.Namespace, keypoints: str = "coco",
     try:
         config.check()
     except ValueError as exc:
-        raise AppError(f"tracker options: {exc}") from None
+        raise BadInputError(f"tracker options: {exc}") from None
     return config
 
 
@@ -336,11 +327,11 @@ def check_tracker_options(args: argparse.Namespace) -> None:
     """Option combinations that cannot work, found before anything loads."""
     if not pose_tracking(args):
         if args.similarity == "oks":
-            raise AppError("--similarity oks compares poses; with --pose-model none use iou or "
-                           "both (both: IoU where there are no poses)")
+            raise BadInputError("--similarity oks compares poses; with --pose-model none use iou "
+                                "or both (both: IoU where there are no poses)")
         if getattr(args, "pose_weights", None):
-            raise AppError("--pose-weights given with --pose-model none: name the pose model, "
-                           "or drop --pose-weights to track boxes alone")
+            raise BadInputError("--pose-weights given with --pose-model none: name the pose "
+                                "model, or drop --pose-weights to track boxes alone")
     tracker_config(args)
 
 
@@ -420,23 +411,3 @@ def _components_without_pose(args: argparse.Namespace, device: torch.device, lay
                                     timer=StageTimer())
     return Components(pipeline, get_keypoint_set(layout), f"{det_text}, poses given, {device}")
 
-
-def run_reporting_errors(run: Callable[[argparse.Namespace], int],
-                         args: argparse.Namespace) -> int:
-    """Runs an app; input and environment problems become one ``error:`` line and exit code 2
-    (set ``HRTRACK_DEBUG=1`` for the traceback)."""
-    from .video_io import VideoError
-
-    def terminate(signum, frame):  # `kill` finishes the outputs as Ctrl-C does
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, terminate)
-    try:
-        return run(args)
-    except (VideoError,) + USER_ERRORS as exc:
-        if os.environ.get("HRTRACK_DEBUG"):
-            raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
-        return 2

@@ -31,7 +31,8 @@ from typing import List, Optional, Union
 
 import numpy as np
 
-from pose.safe_output import OutputError, claim, write_failure, write_json_atomic
+from pose.errors import BadInputError, UnreadableFileError, report_errors
+from pose.safe_output import claim, write_failure, write_json_atomic
 from pose.keypoints import KeypointSet, get_keypoint_set
 
 
@@ -87,8 +88,8 @@ class PoseTrackJsonWriter:
                  info: Optional[dict] = None) -> None:
         self.path = Path(path)
         if not self.path.parent.is_dir():
-            raise OSError(f"cannot write {self.path}: the folder {self.path.parent} does not "
-                          "exist")
+            raise UnreadableFileError(f"cannot write {self.path}: the folder {self.path.parent} "
+                                      "does not exist")
         self.partial = partial_path(self.path)
         header = {"video": video_name, "keypoints": keypoints, "width": width, "height": height,
                   "fps": fps, "nframes": nframes, "info": info or {}}
@@ -166,7 +167,7 @@ def _read_partial(partial: Path) -> tuple:
             else:
                 frames.append(record)
     if header is None:
-        raise ValueError(f"{partial} is not a partial hrtrack result (no header line)")
+        raise BadInputError(f"{partial} is not a partial hrtrack result (no header line)")
     return header, frames
 
 
@@ -209,15 +210,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "into the PoseTrack18 JSON (OUT.json).")
     parser.add_argument("partial", type=Path, help="the .partial.jsonl file")
     args = parser.parse_args(argv)
-    if not args.partial.name.endswith(".partial.jsonl") or not args.partial.is_file():
-        print(f"error: {args.partial}: not a .partial.jsonl file", file=sys.stderr)
-        return 2
-    try:
-        with claim(args.partial, str(args.partial)):
-            path = finalize(args.partial)
-    except (OutputError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return report_errors(lambda: _finalize(args.partial))
+
+
+def _finalize(partial: Path) -> int:
+    if not partial.name.endswith(".partial.jsonl") or not partial.is_file():
+        raise BadInputError(f"{partial}: not a .partial.jsonl file")
+    with claim(partial, str(partial)):
+        try:
+            path = finalize(partial)
+        except KeyError as exc:
+            raise BadInputError(f"{partial}: a record lacks the field {exc}") from None
     print(f"wrote {path}")
     return 0
 

@@ -29,11 +29,12 @@ from tqdm import tqdm  # noqa: E402
 
 from apps.components import (add_app_arguments, build_components,  # noqa: E402
                              check_model_options, fetch_model_files, layout_name,
-                             model_files, parse_app_arguments, run_reporting_errors)
+                             model_files, parse_app_arguments)
 from apps.overlap import DetectAhead  # noqa: E402
 from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
 from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position  # noqa: E402
+from pose.errors import BadInputError, report_errors  # noqa: E402
 from pose.safe_output import (OutputError, check_outputs, partial_name,  # noqa: E402
                               write_bytes_atomic)
 
@@ -107,14 +108,14 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
     reader.start = parse_position(args.start, reader.fps) or 0
     reader.end = parse_position(args.end, reader.fps)
     if reader.end is not None and reader.end <= reader.start:
-        raise ValueError(f"--end ({args.end}) must come after --start ({args.start or 0})")
+        raise BadInputError(f"--end ({args.end}) must come after --start ({args.start or 0})")
     if args.snapshot_frame is None:
         args.snapshot_frame = reader.start
     if args.snapshot and not (reader.start <= args.snapshot_frame
                               and (reader.end is None or args.snapshot_frame < reader.end)):
         last = "the end" if reader.end is None else reader.end - 1
-        raise ValueError(f"--snapshot-frame {args.snapshot_frame} is not among the frames to "
-                         f"process ({reader.start} to {last})")
+        raise BadInputError(f"--snapshot-frame {args.snapshot_frame} is not among the frames "
+                            f"to process ({reader.start} to {last})")
     frames = reader.timed()
     first = next(frames, None)
     if first is None:
@@ -244,7 +245,8 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_reporting_errors(run, parse_args(argv))
+    args = parse_args(argv)
+    return report_errors(lambda: run(args), stop_on_sigterm=True)
 
 
 if __name__ == "__main__":

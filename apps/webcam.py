@@ -27,10 +27,11 @@ import numpy as np  # noqa: E402
 
 from apps.components import (add_app_arguments, build_components,  # noqa: E402
                              check_model_options, fetch_model_files, layout_name,
-                             model_files, parse_app_arguments, run_reporting_errors)
+                             model_files, parse_app_arguments)
 from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
 from apps.render import draw_poses  # noqa: E402
 from apps.video_io import VideoError, VideoWriter  # noqa: E402
+from pose.errors import report_errors  # noqa: E402
 from pose.safe_output import check_outputs, partial_name  # noqa: E402
 
 WINDOW = "hrtrack"
@@ -239,7 +240,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_reporting_errors(run, parse_args(argv))
+    args = parse_args(argv)
+    return report_errors(lambda: run(args), stop_on_sigterm=True)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from torch import nn
 
 from . import zoo
 from .checkpoint_reader import CheckpointError, read_checkpoint
+from .errors import MissingFileError, MissingWeightsError
 from .zoo import hash_prefix_from_name
 
 StateDict = Dict[str, torch.Tensor]
@@ -39,7 +40,7 @@ StateDict = Dict[str, torch.Tensor]
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 
 
-class CheckpointDownloadError(RuntimeError):
+class CheckpointDownloadError(MissingWeightsError, RuntimeError):
     """A checkpoint URL could not be fetched (offline, wrong URL, failed hash check)."""
 
 
@@ -124,7 +125,7 @@ def resolve_checkpoint(source: Union[str, os.PathLike], progress: bool = True
         hint = ("" if path.suffix else
                 f" It is not a checkpoint name either; known names: "
                 f"{', '.join(zoo.list_checkpoints())}.")
-        raise FileNotFoundError(f"checkpoint file not found: {path}.{hint}")
+        raise MissingFileError(f"checkpoint file not found: {path}.{hint}")
     return path, None
 
 

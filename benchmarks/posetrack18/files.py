@@ -16,6 +16,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from pose.errors import BadInputError
 from pose.keypoints import POSETRACK15, POSETRACK18
 
 NUM_JOINTS = 15
@@ -24,7 +25,7 @@ MIN_SCORE = -9999.0  # poseval's score for joints without one
 _POSEVAL_NAMES = [n.replace("neck", "head_bottom") for n in POSETRACK15.names]
 
 
-class PoseTrackFormatError(ValueError):
+class PoseTrackFormatError(BadInputError):
     """A PoseTrack18 file that cannot be evaluated; the message names the file."""
 
 

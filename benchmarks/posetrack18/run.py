@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from apps.components import (AppError, add_model_arguments, add_tracker_arguments,
-                             build_components, check_model_options, fetch_model_files,
-                             model_files, run_reporting_errors)
+from apps.components import (add_model_arguments, add_tracker_arguments, build_components,
+                             check_model_options, fetch_model_files, model_files)
 from apps.posetrack_json import category, person_annotation
+from pose.errors import BadInputError, MissingFileError, UnknownNameError, report_errors
 from pose.safe_output import check_outputs, write_json_atomic
 from pose.datasets.coco import read_rgb
 from pose.datasets.posetrack18 import PoseTrackSequence, gt_box, read_sequences
@@ -102,7 +102,7 @@ def load_sequences(args: argparse.Namespace) -> List[PoseTrackSequence]:
         wanted = set(args.sequences.split(","))
         unknown = wanted - {s.name for s in sequences}
         if unknown:
-            raise AppError(f"--sequences: unknown {', '.join(sorted(unknown))}")
+            raise UnknownNameError(f"--sequences: unknown {', '.join(sorted(unknown))}")
         sequences = [s for s in sequences if s.name in wanted]
     return sorted(sequences, key=lambda s: s.name)
 
@@ -143,9 +143,9 @@ class BoxSource:
             self._file = FileDetector(str(args.detections), score_threshold=self.threshold)
             ids = {image.image_id for s in sequences for image in s.images}
             if sequences and not ids & set(self._file.image_ids):
-                raise AppError(f"{args.detections} has no boxes scoring {self.threshold} or more "
-                               f"for any image of the {len(sequences)} sequences (are its image_id "
-                               "values PoseTrack18 image ids of this split?)")
+                raise BadInputError(f"{args.detections} has no boxes scoring {self.threshold} or "
+                                    f"more for any image of the {len(sequences)} sequences (are "
+                                    "its image_id values PoseTrack18 image ids of this split?)")
 
     def __call__(self, sequence: PoseTrackSequence, image_id: int,
                  size: Tuple[int, int]) -> Optional[np.ndarray]:
@@ -166,8 +166,8 @@ def run_sequence(sequence: PoseTrackSequence, components, args: argparse.Namespa
     for image in sequence.images:
         path = args.data_root / image.file_name
         if not path.is_file():
-            raise AppError(f"image not found: {path} (is --data-root the folder holding "
-                           f"{Path(image.file_name).parts[0]}/?)")
+            raise MissingFileError(f"image not found: {path} (is --data-root the folder holding "
+                                   f"{Path(image.file_name).parts[0]}/?)")
         frame = read_rgb(path)
         frame_boxes = boxes(sequence, image.image_id, frame.shape[:2])
         poses = gt_people(sequence, image.image_id, frame.shape[:2])[1] if args.oracle else None
@@ -254,8 +254,8 @@ def run(args: argparse.Namespace) -> int:
         components.pipeline.min_box_score = args.box_threshold
         layout = components.keypoint_set.name
         if layout not in ("coco", POSETRACK18.name) and not args.oracle:
-            raise AppError(f"the pose model outputs the {layout!r} joint layout; PoseTrack18 "
-                           "needs a COCO or PoseTrack18 model")
+            raise BadInputError(f"the pose model outputs the {layout!r} joint layout; "
+                                "PoseTrack18 needs a COCO or PoseTrack18 model")
         for sequence in tqdm(todo, desc=f"rank {rank}", unit="seq", disable=None):
             started = time.perf_counter()
             prediction = run_sequence(sequence, components, args, box_source, layout)
@@ -289,7 +289,8 @@ def _barrier() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_reporting_errors(run, parse_args(argv))
+    args = parse_args(argv)
+    return report_errors(lambda: run(args), stop_on_sigterm=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ..errors import BadInputError, MissingFileError
 from ..keypoints import POSETRACK18
 from . import load_json
 from .coco import clean_box
@@ -29,7 +30,7 @@ from .coco import clean_box
 NUM_SLOTS = POSETRACK18.num_joints
 
 
-class PoseTrackAnnotationError(ValueError):
+class PoseTrackAnnotationError(BadInputError):
     """A PoseTrack18 annotation file that cannot be read; the message names the file."""
 
 
@@ -114,7 +115,7 @@ class PoseTrackSequence:
 def _annotation_files(folder: Path) -> List[Path]:
     files = sorted(folder.glob("*.json"))
     if not files:
-        raise FileNotFoundError(f"no PoseTrack18 annotation files (*.json) in {folder}")
+        raise MissingFileError(f"no PoseTrack18 annotation files (*.json) in {folder}")
     return files
 
 
@@ -122,7 +123,7 @@ def find_sequences(data_root: Union[str, os.PathLike], split: str = "val") -> Li
     """The official per-video files ``<data_root>/annotations/<split>/*.json``, sorted by name."""
     folder = Path(data_root) / "annotations" / split
     if not folder.is_dir():
-        raise FileNotFoundError(f"PoseTrack18 annotation folder not found: {folder}")
+        raise MissingFileError(f"PoseTrack18 annotation folder not found: {folder}")
     return _annotation_files(folder)
 
 

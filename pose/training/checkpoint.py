@@ -19,6 +19,7 @@ import torch
 
 from ..safe_output import atomic_path
 from ..checkpoint_reader import CheckpointError, read_checkpoint
+from ..errors import MissingFileError
 
 
 def save_atomic(obj: Any, path: Union[str, os.PathLike]) -> None:
@@ -32,7 +33,7 @@ def load_training_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     """Reads a checkpoint written by the training engine (on the CPU)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint to resume from not found: {path}")
+        raise MissingFileError(f"checkpoint to resume from not found: {path}")
     state = read_checkpoint(path)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is not a training checkpoint of this engine (it holds a "
