@@ -19,20 +19,17 @@ import time
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import cv2
+import numpy as np
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from apps.components import (add_app_arguments, build_components,  # noqa: E402
+from apps.components import (add_app_arguments, build_components,
                              check_model_options, fetch_model_files, layout_name,
                              model_files, parse_app_arguments)
-from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
-from apps.render import draw_poses  # noqa: E402
-from apps.video_io import VideoError, VideoWriter  # noqa: E402
-from pose.errors import report_errors  # noqa: E402
-from pose.safe_output import check_outputs, partial_name  # noqa: E402
+from apps.posetrack_json import PoseTrackJsonWriter, partial_path
+from apps.render import draw_poses
+from apps.video_io import VideoError, VideoWriter
+from pose.errors import report_errors
+from pose.safe_output import check_outputs, partial_name
 
 WINDOW = "hrtrack"
 
