@@ -150,24 +150,24 @@ def list_models(argv: Optional[List[str]] = None) -> int:
 
     from .components import DEFAULT_DETECTOR, DEFAULT_POSE_MODEL
 
-    names = zoo.list_checkpoints(args.dataset)
-    names = sorted(names, key=lambda n: n != DEFAULT_POSE_MODEL)
-    print(f"Pose models with published weights (--pose-model NAME; default "
-          f"{DEFAULT_POSE_MODEL}):")
-    print(f"  {'name':42s} {'input HxW':>9s} {'joints':>6s}  weights")
-    for name in names:
-        entry = zoo.get_checkpoint(name)
-        source = (f"downloaded once from {entry.url}" if entry.url else
-                  f"by hand from {entry.page} (pass the file with --pose-weights)")
-        mark = " (default)" if name == DEFAULT_POSE_MODEL else ""
-        print(f"  {name + mark:42s} {entry.input_size[0]:>4d}x{entry.input_size[1]:<4d} "
-              f"{entry.num_joints:>6d}  {source}")
-    print("\nArchitecture presets (--pose-model PRESET --pose-weights PATH|URL|NAME):")
-    print(f"  {'name':42s} {'input HxW':>9s} {'joints':>6s}  default weights")
-    for name in list_presets():
-        preset = get_preset(name)
-        print(f"  {name:42s} {preset.input_size[0]:>4d}x{preset.input_size[1]:<4d} "
-              f"{preset.num_joints:>6d}  {preset.default_weights or 'none: pass --pose-weights'}")
+    def table(title: str, rows: list, last: str) -> None:
+        """``rows``: (name, (height, width), joints, weights source)."""
+        print(f"{title}\n  {'name':42s} {'input HxW':>9s} {'joints':>6s}  {last}")
+        for name, (height, width), joints, source in rows:
+            print(f"  {name:42s} {height:>4d}x{width:<4d} {joints:>6d}  {source}")
+
+    names = sorted(zoo.list_checkpoints(args.dataset), key=lambda n: n != DEFAULT_POSE_MODEL)
+    entries = [zoo.get_checkpoint(name) for name in names]
+    table(f"Pose models with published weights (--pose-model NAME; default "
+          f"{DEFAULT_POSE_MODEL}):",
+          [(e.name + (" (default)" if e.name == DEFAULT_POSE_MODEL else ""), e.input_size,
+            e.num_joints, f"downloaded once from {e.url}" if e.url else
+            f"by hand from {e.page} (pass the file with --pose-weights)") for e in entries],
+          "weights")
+    presets = [get_preset(name) for name in list_presets()]
+    table("\nArchitecture presets (--pose-model PRESET --pose-weights PATH|URL|NAME):",
+          [(p.name, p.input_size, p.num_joints, p.default_weights or "none: pass --pose-weights")
+           for p in presets], "default weights")
     print("  also any hrnet_w<N> and pose_resnet_<18|34|50|101|152> (COCO 256x192)")
     print(f"\nPerson detectors (--detector NAME; default {DEFAULT_DETECTOR['cpu']} on CPU, "
           f"{DEFAULT_DETECTOR['cuda']} on CUDA; weights downloaded once, or --detector-weights):")
