@@ -29,11 +29,10 @@ from apps.components import (add_app_arguments, build_components,
                              model_files, parse_app_arguments)
 from apps.overlap import DetectAhead
 from apps.posetrack_json import PoseTrackJsonWriter, partial_path
-from apps.render import draw_poses
+from apps.frame_loop import FrameLoop, View, interrupted, open_outputs
 from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position
 from pose.errors import BadInputError, report_errors
-from pose.safe_output import (OutputError, check_outputs, partial_name,
-                              write_bytes_atomic)
+from pose.safe_output import check_outputs, partial_name, write_bytes_atomic
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -95,12 +94,24 @@ def save_image(path: str, image_rgb) -> None:
     write_bytes_atomic(data.tobytes(), path)
 
 
-def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
-    """Runs the app; ``report`` (a dict), if given, receives the run's figures: ``frames``,
-    ``seconds`` (processing loop wall time), ``load_seconds``, ``stages`` (seconds per stage),
-    ``people``, ``identities``."""
-    default_outputs(args)
-    check_options(args)
+class Snapshot(View):
+    """``--snapshot``: saves the rendering of frame ``index`` as an image."""
+
+    def __init__(self, path: str, index: int) -> None:
+        self.path, self.index, self.saved = path, index, False
+
+    def wants(self, index: int) -> bool:
+        return index == self.index
+
+    def show(self, index: int, image) -> bool:
+        save_image(self.path, image)
+        self.saved = True
+        return True
+
+
+def open_video(args: argparse.Namespace) -> VideoReader:
+    """The input video with the ``--start``/``--end`` range, checked to hold frames there (and
+    the ``--snapshot-frame``)."""
     reader = VideoReader(args.video)
     reader.start = parse_position(args.start, reader.fps) or 0
     reader.end = parse_position(args.end, reader.fps)
@@ -113,6 +124,16 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
         last = "the end" if reader.end is None else reader.end - 1
         raise BadInputError(f"--snapshot-frame {args.snapshot_frame} is not among the frames "
                             f"to process ({reader.start} to {last})")
+    return reader
+
+
+def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
+    """Runs the app; ``report`` (a dict), if given, receives the run's figures: ``frames``,
+    ``seconds`` (processing loop wall time), ``load_seconds``, ``stages`` (seconds per stage),
+    ``people``, ``identities``."""
+    default_outputs(args)
+    check_options(args)
+    reader = open_video(args)
     frames = reader.timed()
     first = next(frames, None)
     if first is None:
@@ -121,22 +142,20 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
         raise VideoError(f"{args.video}: no decodable video frames in the requested range{why}")
 
     started = time.perf_counter()
-    writer = None
     try:
         fetch_model_files(args)
         components = build_components(args, fps=reader.fps, detect_every=args.detect_every)
-        if args.output_video:  # before the JSON writer: a failure here leaves no partial file
-            writer = VideoWriter(args.output_video, reader.frame_rate, reader.width,
-                                 reader.height, time_base=reader.time_base)
-        json_writer = PoseTrackJsonWriter(
-            args.output_json, Path(args.video).stem, layout_name(components), reader.width,
-            reader.height, reader.fps, reader.frame_count,
-            info={"pose_model": args.pose_model, "detector": args.detector,
-                  "detect_every": args.detect_every, "flip": not args.no_flip})
+        writer, json_writer = open_outputs(  # the video first: a failure leaves no partial file
+            (lambda: VideoWriter(args.output_video, reader.frame_rate, reader.width,
+                                 reader.height, time_base=reader.time_base))
+            if args.output_video else None,
+            lambda: PoseTrackJsonWriter(
+                args.output_json, Path(args.video).stem, layout_name(components), reader.width,
+                reader.height, reader.fps, reader.frame_count,
+                info={"pose_model": args.pose_model, "detector": args.detector,
+                      "detect_every": args.detect_every, "flip": not args.no_flip}))
     except BaseException:
         reader.close()
-        if writer is not None:  # the JSON writer failed: no half-made video either
-            writer.discard()
         raise
     pipeline, timer = components.pipeline, components.pipeline.timer
     source, ahead, wait_stage = itertools.chain([first], frames), None, "decode (wait)"
@@ -146,93 +165,48 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
         wait_stage = "decode + detect (wait)"
     print(f"hrtrack: {args.video} ({reader.width}x{reader.height}, {reader.fps:.2f} fps) with "
           f"{components.description}", file=sys.stderr)
-    progress = tqdm(total=reader.expected_frames, unit="frame", disable=args.quiet,
-                    dynamic_ncols=True)
-    identities, people, processed, interrupted = set(), 0, 0, False
-    snapshot_saved = False
-    loop_start = time.perf_counter()
+    snapshot = Snapshot(args.snapshot, args.snapshot_frame) if args.snapshot else None
+    loop = FrameLoop(pipeline, components.keypoint_set, json_writer, writer,
+                     views=[snapshot] if snapshot else [], draw_boxes=args.draw_boxes,
+                     progress=tqdm(total=reader.expected_frames, unit="frame",
+                                   disable=args.quiet, dynamic_ncols=True),
+                     wait_stage=wait_stage)
     try:
-        waited = time.perf_counter()
-        item = next(source, None)
-        while item is not None:
-            index, seconds, frame = item
-            timer.add(wait_stage, time.perf_counter() - waited)
-            result = pipeline.process(frame, index)
-            with timer("json"):
-                json_writer.add_frame(index, result.poses, result.boxes, result.track_ids,
-                                      seconds)
-            snapshot = args.snapshot and index == args.snapshot_frame
-            if writer is not None or snapshot:
-                with timer("render"):
-                    outline = args.draw_boxes or result.poses is None  # boxes only
-                    image = draw_poses(frame, result.poses, result.track_ids,
-                                       components.keypoint_set,
-                                       result.boxes if outline else None)
-            if snapshot:
-                save_image(args.snapshot, image)
-                snapshot_saved = True
-            if writer is not None:
-                with timer("encode (wait)"):
-                    writer.write(image, seconds=seconds)
-            tracked = result.track_ids[result.track_ids >= 0]
-            identities.update(int(t) for t in tracked)
-            people += len(tracked)
-            processed += 1
-            progress.update(1)
-            progress.set_postfix(people=len(tracked), ids=len(identities), refresh=False)
-            waited = time.perf_counter()
-            item = next(source, None)
-    except KeyboardInterrupt:
-        interrupted = True
-    except BaseException as exc:  # the partial files stay; the finished outputs are untouched
-        kept = [str(p) for p in (writer.close(commit=False) if writer is not None else None,
-                                 json_writer.abandon()) if p is not None]
-        what = (f"the run stopped at frame {reader.start + processed}: {' and '.join(kept)} "
-                f"hold the frames before it; {args.output_json}"
-                f"{' and ' + args.output_video if writer else ''} were not changed")
-        if isinstance(exc, OutputError):  # one line: the write that failed, then what is kept
-            raise OutputError(f"{exc} ({what})") from None
-        print(what, file=sys.stderr)
-        raise
+        done = loop.run(source)
     finally:
-        progress.close()
         if ahead is not None:  # before the reader: the worker may be waiting for a frame
             ahead.close()
         reader.close()
-    if writer is not None:
-        with timer("encode (wait)"):
-            writer.close()
-    json_path = json_writer.close()
-    loop_seconds = time.perf_counter() - loop_start
+    processed, last = done.processed, reader.start + done.processed - 1
     timer.add("decode (thread)", reader.busy_seconds)
     if ahead is not None:
         timer.add("detect (thread)", ahead.busy_seconds)
     if writer is not None:
         timer.add("encode (thread)", writer.busy_seconds)
     expected = reader.expected_frames
-    if not interrupted and not reader.error and expected and processed < expected:
-        reader.error = (f"the stream ended after frame {reader.start + processed - 1} although "
-                        f"the file announces {expected} frames")
+    if not done.interrupted and not reader.error and expected and processed < expected:
+        reader.error = (f"the stream ended after frame {last} although the file announces "
+                        f"{expected} frames")
     if report is not None:
-        report.update(frames=processed, seconds=loop_seconds, load_seconds=loop_start - started,
-                      stages=dict(timer.seconds), people=people, identities=len(identities))
-    print(f"{processed} frames in {loop_seconds:.1f} s ({processed / max(loop_seconds, 1e-9):.2f} "
-          f"frames/s; models loaded in {loop_start - started:.1f} s), {people} tracked poses, "
-          f"{len(identities)} identities", file=sys.stderr)
+        report.update(frames=processed, seconds=done.seconds,
+                      load_seconds=done.started - started, stages=dict(timer.seconds),
+                      people=done.people, identities=len(done.identities))
+    print(f"{processed} frames in {done.seconds:.1f} s ({processed / max(done.seconds, 1e-9):.2f} "
+          f"frames/s; models loaded in {done.started - started:.1f} s), {done.people} tracked "
+          f"poses, {len(done.identities)} identities", file=sys.stderr)
     print(f"time per frame: {timer.summary(processed)}", file=sys.stderr)
     video_ok = writer is not None and not writer.error
-    print(f"wrote {json_path}" + (f" and {args.output_video}" if video_ok else ""),
+    print(f"wrote {done.json_path}" + (f" and {args.output_video}" if video_ok else ""),
           file=sys.stderr)
     if writer is not None and writer.error:
         print(f"error: {writer.error}; what was encoded is in {writer.partial}", file=sys.stderr)
         return 1
-    if args.snapshot and not snapshot_saved and not interrupted:
+    if snapshot is not None and not snapshot.saved and not done.interrupted:
         print(f"error: --snapshot-frame {args.snapshot_frame} was not reached (the video ended "
-              f"after frame {reader.start + processed - 1}); no snapshot written", file=sys.stderr)
+              f"after frame {last}); no snapshot written", file=sys.stderr)
         return 1
-    if interrupted:
-        print(f"interrupted: the outputs hold frames {reader.start}..{reader.start + processed - 1}",
-              file=sys.stderr)
+    if done.interrupted:
+        print(f"interrupted: the outputs hold frames {reader.start}..{last}", file=sys.stderr)
         return 130
     if reader.error:
         print(f"warning: the video broke off: {reader.error}; the outputs hold the "
@@ -243,7 +217,8 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    return report_errors(lambda: run(args), stop_on_sigterm=True)
+    return report_errors(lambda: run(args), on_interrupt=interrupted,
+                         stop_on_sigterm=True)
 
 
 if __name__ == "__main__":
