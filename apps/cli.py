@@ -148,7 +148,7 @@ def list_models(argv: Optional[List[str]] = None) -> int:
     from pose import zoo
     from pose.registry import get_preset, list_presets
 
-    from .components import DEFAULT_DETECTOR, DEFAULT_POSE_MODEL
+    from .models import DEFAULT_DETECTOR, DEFAULT_POSE_MODEL
 
     def table(title: str, rows: list, last: str) -> None:
         """``rows``: (name, (height, width), joints, weights source)."""

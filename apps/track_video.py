@@ -24,9 +24,9 @@ from typing import List, Optional
 import cv2
 from tqdm import tqdm
 
-from apps.components import (add_app_arguments, build_components,
-                             check_model_options, fetch_model_files, layout_name,
-                             model_files, parse_app_arguments)
+from apps.components import build_components, layout_name
+from apps.models import fetch_model_files
+from apps.options import add_app_arguments, check_model_options, model_files, parse_app_arguments
 from apps.overlap import DetectAhead
 from apps.posetrack_json import PoseTrackJsonWriter, partial_path
 from apps.frame_loop import FrameLoop, View, interrupted, open_outputs

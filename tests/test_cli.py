@@ -66,7 +66,7 @@ def test_unknown_subcommand_is_one_line(capsys):
 
 
 def test_models_names_the_default_and_where_weights_come_from(capsys):
-    from apps.components import DEFAULT_POSE_MODEL
+    from apps.models import DEFAULT_POSE_MODEL
 
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out

@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from apps.components import (DEFAULT_DETECTOR, add_tracker_arguments, load_detector,
-                             pick_device, tracker_config)
+from apps.models import DEFAULT_DETECTOR, load_detector, pick_device
+from apps.options import add_tracker_arguments, tracker_config
 from pose.errors import BadInputError, UnreadableFileError, report_errors
 from pose.safe_output import check_outputs, write_json_atomic
 from tracker import PoseTracker, TrackerConfig

@@ -29,8 +29,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from apps.components import (add_model_arguments, add_tracker_arguments, build_components,
-                             check_model_options, fetch_model_files, model_files)
+from apps.components import build_components
+from apps.models import fetch_model_files
+from apps.options import (add_model_arguments, add_tracker_arguments, check_model_options,
+                          model_files)
 from apps.posetrack_json import category, person_annotation
 from pose.errors import BadInputError, MissingFileError, UnknownNameError, report_errors
 from pose.safe_output import check_outputs, write_json_atomic
