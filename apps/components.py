@@ -5,6 +5,7 @@ detector and tracker (:func:`build_components`). The options themselves are in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass
 from typing import Optional
@@ -22,11 +23,24 @@ from .models import DEFAULT_DETECTOR, load_detector, load_pose_model, pick_devic
 from .options import check_tracker_options, tracker_config
 from .pipeline import PoseTrackingPipeline, StageTimer
 
+
 @dataclass
 class Components:
+    """The assembled pipeline, the joint layout of its poses (None when tracking boxes alone),
+    a one-line description, and the device of the tracker."""
+
     pipeline: PoseTrackingPipeline
-    keypoint_set: Optional[KeypointSet]  # None when tracking boxes alone
+    keypoint_set: Optional[KeypointSet]
     description: str
+    device: str = "cpu"
+
+    def next_video(self, fps: float) -> None:
+        """Ready for another video at ``fps``: a new tracker (no identity carries over) and
+        stage timer; the networks stay loaded."""
+        config = dataclasses.replace(self.pipeline.tracker.config, fps=fps)
+        self.pipeline.tracker = PoseTracker(config, device=self.device)
+        self.pipeline.timer = StageTimer()
+        self.pipeline.start_sequence()
 
 
 def layout_name(components: Components) -> Optional[str]:
@@ -111,7 +125,7 @@ def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: 
                        f"{'' if backend == 'torch' else backend + ', '}{device}")
     retain_freed_memory()  # from here on: what loading freed has gone back to the system
     return Components(pipeline, get_keypoint_set(layout) if estimator is not None else None,
-                      description)
+                      description, str(device))
 
 
 def _detector(args: argparse.Namespace, device: torch.device, use_detector: bool,
@@ -131,4 +145,5 @@ def _components_without_pose(args: argparse.Namespace, device: torch.device, lay
     detector, det_text = _detector(args, device, use_detector, config)
     pipeline = PoseTrackingPipeline(None, PoseTracker(config, device=str(device)), detector,
                                     timer=StageTimer())
-    return Components(pipeline, get_keypoint_set(layout), f"{det_text}, poses given, {device}")
+    return Components(pipeline, get_keypoint_set(layout), f"{det_text}, poses given, {device}",
+                      str(device))

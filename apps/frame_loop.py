@@ -80,17 +80,21 @@ class FrameLoop:
         caption_rate: write the processing rate (frames per second) on the rendered frames.
         progress: a tqdm bar to advance (or None).
         wait_stage: the timer stage of the time spent waiting for the next frame.
+        finished: whether the frames that ran are all the source was to give (called at the
+            end unless Ctrl-C ended the loop); stored as the JSON's ``info["complete"]``
+            (None: not stored).
     """
 
     def __init__(self, pipeline: PoseTrackingPipeline, keypoint_set: Optional[KeypointSet],
                  json_writer: Optional[PoseTrackJsonWriter] = None,
                  video: Optional[VideoWriter] = None, views: Sequence[View] = (),
                  draw_boxes: bool = False, caption_rate: bool = False, progress=None,
-                 wait_stage: str = "decode (wait)") -> None:
+                 wait_stage: str = "decode (wait)",
+                 finished: Optional[Callable[["LoopResult"], bool]] = None) -> None:
         self.pipeline, self.keypoint_set = pipeline, keypoint_set
         self.json_writer, self.video, self.views = json_writer, video, list(views)
         self.draw_boxes, self.caption_rate = draw_boxes, caption_rate
-        self.progress, self.wait_stage = progress, wait_stage
+        self.progress, self.wait_stage, self.finished = progress, wait_stage, finished
         self.rate = 0.0  # frames per second of the pipeline, smoothed
 
     def run(self, frames: Iterable[Frame]) -> LoopResult:
@@ -112,7 +116,9 @@ class FrameLoop:
             with timer("encode (wait)"):
                 self.video.close()
         if self.json_writer is not None:
-            result.json_path = self.json_writer.close()
+            complete = (None if self.finished is None
+                        else not result.interrupted and self.finished(result))
+            result.json_path = self.json_writer.close(complete)
         result.seconds = time.perf_counter() - result.started
         return result
 

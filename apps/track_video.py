@@ -1,8 +1,9 @@
-"""Detect, estimate and track everyone in a video; write a rendered video and PoseTrack18 JSON.
+"""Detect, estimate and track everyone in videos; write a rendered video and PoseTrack18 JSON each.
 
     python apps/track_video.py VIDEO [--output-video OUT.mp4] [--output-json OUT.json]
         [--detector NAME] [--detector-weights PATH] [--pose-model NAME] [--pose-weights PATH]
         [--device cpu|cuda] [--no-flip] [--detect-every K] [--start S] [--end E]
+    python apps/track_video.py VIDEO VIDEO ...|FOLDER --output-dir DIR [--overwrite] [options]
 
 Outputs (default: ``<video name>.hrtrack.mp4`` / ``.json`` in the current folder) are written
 while the video is processed, under partial names: the video is encoded frame by frame into
@@ -11,6 +12,11 @@ results are appended to ``<name>.json.partial.jsonl``. At the end, also after Ct
 input breaks off (frames up to that point are kept; the message says where it stopped), the JSON
 is written and the video renamed into place. Before any work, every option is checked: an output
 that would overwrite an input or another output is refused (see ``docs/safety.md``).
+
+Several videos, or folders of videos, go to ``--output-dir`` (:mod:`apps.video_jobs`): the
+models load once, videos whose outputs are complete are skipped (a stopped run resumes where it
+was), and under ``torchrun --nproc_per_node=N`` each process takes its share of the videos
+(:func:`pose.distributed.shard`) on its own GPU.
 """
 from __future__ import annotations
 
@@ -31,18 +37,30 @@ from apps.overlap import DetectAhead
 from apps.posetrack_json import PoseTrackJsonWriter, partial_path
 from apps.frame_loop import FrameLoop, View, interrupted, open_outputs
 from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position
-from pose.errors import BadInputError, report_errors
+from apps.video_jobs import plan_jobs, several_videos
+from pose.distributed import rank_device, rank_info, shard
+from pose.errors import BadInputError, HrtrackError, report_errors
 from pose.safe_output import check_outputs, partial_name, write_bytes_atomic
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Track the poses of everyone in a video (rendered video + PoseTrack18 JSON).")
-    parser.add_argument("video", help="input video (any format FFmpeg/PyAV reads)")
+        description="Track the poses of everyone in videos (rendered video + PoseTrack18 JSON "
+                    "each).")
+    parser.add_argument("videos", nargs="+", metavar="VIDEO",
+                        help="input videos (any format FFmpeg/PyAV reads) or folders of videos; "
+                             "several need --output-dir")
     parser.add_argument("--output-video", default=None,
                         help="rendered video (default: <video name>.hrtrack.mp4 here)")
     parser.add_argument("--output-json", default=None,
                         help="PoseTrack18-format results (default: <video name>.hrtrack.json)")
+    parser.add_argument("--output-dir", default=None, metavar="DIR",
+                        help="one output pair per video: DIR/<video name>.json and .mp4 "
+                             "(needed for several videos or a folder; under torchrun the "
+                             "videos are shared out over the processes)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="with --output-dir: also redo the videos whose outputs are complete "
+                             "(by default they are skipped, so a stopped run resumes)")
     parser.add_argument("--no-video", action="store_true", help="write only the JSON")
     parser.add_argument("--start", default=None,
                         help="first frame: index (120), seconds (4.5s) or mm:ss")
@@ -58,7 +76,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "are decoded and detected in a second thread while this one's "
                              "poses are estimated; the results are the same)")
     add_app_arguments(parser)
-    return parse_app_arguments(parser, argv)
+    args = parse_app_arguments(parser, argv)
+    if args.overwrite and args.output_dir is None:
+        parser.error("--overwrite applies to --output-dir (one video's outputs are always "
+                     "rewritten)")
+    args.video = args.videos[0]
+    return args
 
 
 def default_outputs(args: argparse.Namespace) -> None:
@@ -71,11 +94,12 @@ def default_outputs(args: argparse.Namespace) -> None:
         args.output_json = f"{stem}.hrtrack.json"
 
 
-def check_options(args: argparse.Namespace) -> None:
-    """Everything that can be checked before the video is opened: model names and files,
-    the snapshot format, and outputs that are writable and overwrite no input (nor each
-    other)."""
-    check_model_options(args)
+def check_options(args: argparse.Namespace, models: bool = True) -> None:
+    """Everything that can be checked before the video is opened: model names and files
+    (unless ``models`` is False), the snapshot format, and outputs that are writable and
+    overwrite no input (nor each other)."""
+    if models:
+        check_model_options(args)
     if args.snapshot and not cv2.haveImageWriter(args.snapshot):
         raise VideoError(f"--snapshot {args.snapshot}: OpenCV cannot write images of this kind; "
                          "use .png or .jpg")
@@ -84,7 +108,8 @@ def check_options(args: argparse.Namespace) -> None:
     if args.output_video:
         outputs += [("--output-video", args.output_video),
                     ("--output-video", partial_name(args.output_video))]
-    check_outputs(outputs, [("the input video", args.video), *model_files(args)])
+    check_outputs(outputs, [("the input video", args.video), *model_files(args)],
+                  create_folders=args.output_dir is not None)
 
 
 def save_image(path: str, image_rgb) -> None:
@@ -127,10 +152,52 @@ def open_video(args: argparse.Namespace) -> VideoReader:
     return reader
 
 
-def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
-    """Runs the app; ``report`` (a dict), if given, receives the run's figures: ``frames``,
-    ``seconds`` (processing loop wall time), ``load_seconds``, ``stages`` (seconds per stage),
-    ``people``, ``identities``."""
+def track(args: argparse.Namespace) -> int:
+    """One video (:func:`run`) or several (:func:`run_jobs`), as the options ask."""
+    return run_jobs(args) if several_videos(args) else run(args)
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    """Tracks every video of the options into ``--output-dir``: all checked first, then this
+    process's share (torchrun) of those not complete, one after the other with the models
+    loaded once. A video that fails with a user error is reported and the next one runs; the
+    exit code is the worst of the videos' (Ctrl-C stops at once, 130)."""
+    jobs = plan_jobs(args)
+    check_model_options(args)
+    for job in jobs:
+        check_options(job.options(args), models=False)
+    info = rank_info()
+    mine = shard(jobs, info)
+    todo = [job for job in mine if args.overwrite or not job.complete()]
+    where = (f" ({len(mine)} for process {info.rank} of {info.world_size})"
+             if info.distributed else "")
+    print(f"hrtrack: {len(jobs)} videos{where}, {len(mine) - len(todo)} complete already, "
+          f"{len(todo)} to track", file=sys.stderr)
+    if not todo:
+        return 0
+    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    args.device = rank_device(args.device, info)  # one GPU per process
+    loaded: dict = {}
+    worst = 0
+    for number, job in enumerate(todo, 1):
+        print(f"[{number}/{len(todo)}] {job.video}", file=sys.stderr)
+        try:
+            code = run(job.options(args), loaded=loaded)
+        except HrtrackError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            code = 2
+        if code == 130:
+            return code
+        worst = max(worst, code)
+    return worst
+
+
+def run(args: argparse.Namespace, report: Optional[dict] = None,
+        loaded: Optional[dict] = None) -> int:
+    """Runs the app on ``args.video``; ``report`` (a dict), if given, receives the run's figures:
+    ``frames``, ``seconds`` (processing loop wall time), ``load_seconds``, ``stages`` (seconds
+    per stage), ``people``, ``identities``. ``loaded`` (a dict), if given, keeps the models
+    loaded for the next video: filled on the first call, reused on the others."""
     default_outputs(args)
     check_options(args)
     reader = open_video(args)
@@ -143,8 +210,14 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
 
     started = time.perf_counter()
     try:
-        fetch_model_files(args)
-        components = build_components(args, fps=reader.fps, detect_every=args.detect_every)
+        components = (loaded or {}).get("components")
+        if components is None:
+            fetch_model_files(args)
+            components = build_components(args, fps=reader.fps, detect_every=args.detect_every)
+            if loaded is not None:
+                loaded["components"] = components
+        else:
+            components.next_video(reader.fps)
         writer, json_writer = open_outputs(  # the video first: a failure leaves no partial file
             (lambda: VideoWriter(args.output_video, reader.frame_rate, reader.width,
                                  reader.height, time_base=reader.time_base))
@@ -158,6 +231,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
         reader.close()
         raise
     pipeline, timer = components.pipeline, components.pipeline.timer
+    detector = pipeline.detector  # back in place after the video (a next one may follow)
     source, ahead, wait_stage = itertools.chain([first], frames), None, "decode (wait)"
     if pipeline.detector is not None and not args.no_overlap:  # detect the next frames ahead
         ahead = DetectAhead(source, pipeline.detector, args.detect_every)
@@ -170,12 +244,15 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
                      views=[snapshot] if snapshot else [], draw_boxes=args.draw_boxes,
                      progress=tqdm(total=reader.expected_frames, unit="frame",
                                    disable=args.quiet, dynamic_ncols=True),
-                     wait_stage=wait_stage)
+                     wait_stage=wait_stage,
+                     finished=lambda done: not reader.error and not (
+                         reader.expected_frames and done.processed < reader.expected_frames))
     try:
         done = loop.run(source)
     finally:
         if ahead is not None:  # before the reader: the worker may be waiting for a frame
             ahead.close()
+            pipeline.detector = detector
         reader.close()
     processed, last = done.processed, reader.start + done.processed - 1
     timer.add("decode (thread)", reader.busy_seconds)
@@ -217,7 +294,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    return report_errors(lambda: run(args), on_interrupt=interrupted,
+    return report_errors(lambda: track(args), on_interrupt=interrupted,
                          stop_on_sigterm=True)
 
 

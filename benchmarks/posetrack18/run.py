@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import timedelta
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from apps.components import build_components
@@ -34,6 +32,7 @@ from apps.models import fetch_model_files
 from apps.options import (add_model_arguments, add_tracker_arguments, check_model_options,
                           model_files)
 from apps.posetrack_json import category, person_annotation
+from pose.distributed import rank_device, rank_info, shard
 from pose.errors import BadInputError, MissingFileError, UnknownNameError, report_errors
 from pose.safe_output import check_outputs, write_json_atomic
 from pose.datasets.coco import read_rgb
@@ -87,11 +86,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.pose_nms is None and not args.oracle:
         args.pose_nms = POSE_NMS
     return args
-
-
-def distributed_rank() -> tuple:
-    """``(rank, world_size)`` from torchrun's environment ((0, 1) otherwise)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
 def annotation_source(args: argparse.Namespace) -> Path:
@@ -233,19 +227,18 @@ def check_run_outputs(args: argparse.Namespace, sequences: List[PoseTrackSequenc
 
 
 def run(args: argparse.Namespace) -> int:
-    rank, world = distributed_rank()
+    info = rank_info()
+    rank, world = info.rank, info.world_size
     sequences = load_sequences(args)
     check_model_options(args, use_detector=args.boxes not in ("gt", "detections"),
                         use_pose=not args.oracle)
     check_run_outputs(args, sequences)
-    mine = sequences[rank::world]
+    mine = shard(sequences, info)
     todo = [s for s in mine if args.overwrite or not (args.output / prediction_name(s)).exists()]
     print(f"[rank {rank}/{world}] {len(sequences)} sequences, {len(mine)} here, "
           f"{len(mine) - len(todo)} already written", file=sys.stderr)
     if todo:
-        local_rank = int(os.environ.get("LOCAL_RANK", 0))
-        if world > 1 and args.device in (None, "cuda") and torch.cuda.is_available():
-            args.device = f"cuda:{local_rank % torch.cuda.device_count()}"  # one GPU per rank
+        args.device = rank_device(args.device, info)  # one GPU per rank
         box_source = BoxSource(args, sequences)  # checks a detection file before the models
         use_detector = args.boxes not in ("gt", "detections")
         fetch_model_files(args, use_detector, use_pose=not args.oracle)
