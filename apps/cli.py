@@ -156,8 +156,8 @@ def list_models(argv: Optional[List[str]] = None) -> int:
         for name, (height, width), joints, source in rows:
             print(f"  {name:42s} {height:>4d}x{width:<4d} {joints:>6d}  {source}")
 
-    names = sorted(zoo.list_checkpoints(args.dataset), key=lambda n: n != DEFAULT_POSE_MODEL)
-    entries = [zoo.get_checkpoint(name) for name in names]
+    names = sorted(zoo.list_published(args.dataset), key=lambda n: n != DEFAULT_POSE_MODEL)
+    entries = [zoo.get_published(name) for name in names]
     table(f"Pose models with published weights (--pose-model NAME; default "
           f"{DEFAULT_POSE_MODEL}):",
           [(e.name + (" (default)" if e.name == DEFAULT_POSE_MODEL else ""), e.input_size,

@@ -51,24 +51,25 @@ def layout_name(components: Components) -> Optional[str]:
 def onnx_network(model: torch.nn.Module, device: torch.device):
     """``model`` exported to ONNX (BN folded; cached by weights, see
     :meth:`pose.onnx_runtime.OnnxPoseModel.from_torch`) and loaded in onnxruntime on ``device``
-    (CPU with as many threads as torch uses, or CUDA), as
-    :class:`pose.onnx_runtime.OnnxPoseModel` (the estimator's network API)."""
-    try:
-        import onnxruntime
+    (CPU with as many threads as torch uses, or CUDA; providers from
+    :func:`pose.onnx_session.execution_providers`), as :class:`pose.onnx_runtime.OnnxPoseModel`
+    (the estimator's network API)."""
+    import importlib
 
+    try:
+        importlib.import_module("onnxruntime")
         from pose.onnx_runtime import OnnxPoseModel
     except ImportError as exc:
         raise MissingPackageError(f"--pose-backend onnxruntime needs onnx and onnxruntime "
                                   f"({exc}): pip install -e \".[onnx]\"") from None
-    if device.type == "cpu":
-        providers = ["CPUExecutionProvider"]
-    elif "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        providers = ["CUDAExecutionProvider"]
-    else:
+    from pose.onnx_session import execution_providers, has_cuda_provider
+
+    if device.type == "cuda" and not has_cuda_provider():
         raise BadInputError(f"--pose-backend onnxruntime on {device} needs onnxruntime with "
                             "CUDA (pip install onnxruntime-gpu); or use --pose-backend torch")
     return OnnxPoseModel.from_torch(model.cpu(), exporter="torchscript", cache=True,
-                                    threads=torch.get_num_threads(), providers=providers)
+                                    threads=torch.get_num_threads(),
+                                    providers=execution_providers(device))
 
 
 def build_components(args: argparse.Namespace, fps: float = 30.0, detect_every: int = 1,

@@ -19,7 +19,7 @@ import torch
 
 import pose
 from pose import zoo
-from pose.checkpoints import CheckpointDownloadError, resolve_checkpoint
+from pose.checkpoints import resolve_checkpoint
 from pose.errors import BadInputError, MissingWeightsError
 
 DEFAULT_POSE_MODEL = "hrnet_w32_posetrack18_256x192"
@@ -47,8 +47,8 @@ def load_pose_model(name: str, weights: Optional[str], device: torch.device) -> 
     (``python -m pose checkpoints``) or a preset (``python -m pose presets``); ``weights``
     (path, URL or checkpoint name) overrides the published weights. Never random weights."""
     try:
-        if zoo.has_checkpoint(name):
-            entry = zoo.get_checkpoint(name)
+        if zoo.is_published(name):
+            entry = zoo.get_published(name)
             if weights is None:
                 model = pose.pretrained(name)
             else:
@@ -62,7 +62,7 @@ def load_pose_model(name: str, weights: Optional[str], device: torch.device) -> 
                 raise MissingWeightsError(f"the pose model {name} has no published weights: "
                                           "pass --pose-weights PATH_OR_URL (its checkpoint file)")
             model = pose.build_model(name, weights=weights)
-    except CheckpointDownloadError as exc:
+    except MissingWeightsError as exc:  # a download that failed (pose.downloads)
         raise download_error(exc, "--pose-weights") from None
     return model.to(device).eval()
 
@@ -79,7 +79,7 @@ def is_local_file(source: Optional[str]) -> bool:
     """A weights option that names a file (not a zoo name, URL or keyword)."""
     if not source or "://" in source or source in ("random", "default"):
         return False
-    return not zoo.has_checkpoint(source) and (os.sep in source or "." in source
+    return not zoo.is_published(source) and (os.sep in source or "." in source
                                                or os.path.exists(source))
 
 
@@ -88,27 +88,26 @@ def fetch_model_files(args: argparse.Namespace, use_detector: bool = True,
     """Downloads (once) every published file the options need, and reports all that cannot be
     fetched together, each with where to put it, instead of one per run."""
     import detectors
-    from detectors.published import DetectorDownloadError
 
     device = pick_device(args.device)
     problems = []
     use_pose = use_pose and pose_tracking(args)
     if not use_pose:
         source = None
-    elif zoo.has_checkpoint(args.pose_model) and args.pose_weights is None:
+    elif zoo.is_published(args.pose_model) and args.pose_weights is None:
         source = args.pose_model
     else:
         source = args.pose_weights or pose.get_preset(args.pose_model).default_weights
     if source is not None:
         try:
             resolve_checkpoint(source)
-        except CheckpointDownloadError as exc:
+        except MissingWeightsError as exc:
             problems.append(download_error(exc, "--pose-weights"))
     if use_detector:
         try:
             detectors.fetch_weights(args.detector or DEFAULT_DETECTOR[device.type],
                                     args.detector_weights)
-        except (CheckpointDownloadError, DetectorDownloadError) as exc:
+        except MissingWeightsError as exc:
             problems.append(download_error(exc, "--detector-weights"))
     if problems:  # one "error:" line per missing file
         raise MissingWeightsError("\nerror: ".join(str(p) for p in problems))
@@ -117,11 +116,12 @@ def fetch_model_files(args: argparse.Namespace, use_detector: bool = True,
 def load_detector(name: Optional[str], weights: Optional[str], device: torch.device,
                   score_threshold: Optional[float] = None, **kwargs):
     import detectors
-    from detectors.published import DetectorDownloadError
 
     name = name or DEFAULT_DETECTOR[device.type]
+    if name == "file":  # --detector-weights names the detection JSON
+        kwargs["detections"], weights = weights, None
     try:
         return detectors.build_detector(name, weights=weights, device=str(device),
                                         score_threshold=score_threshold, **kwargs)
-    except (CheckpointDownloadError, DetectorDownloadError) as exc:
+    except MissingWeightsError as exc:
         raise download_error(exc, "--detector-weights") from None

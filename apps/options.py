@@ -115,7 +115,7 @@ def check_model_options(args: argparse.Namespace, use_detector: bool = True,
     device = pick_device(args.device)
     if use_pose:
         resolve_engine(args.pose_backend, device)  # e.g. the CUDA graph engine on a CPU
-    if use_pose and not zoo.has_checkpoint(args.pose_model):
+    if use_pose and not zoo.is_published(args.pose_model):
         pose.get_preset(args.pose_model)  # KeyError listing the known names
     for flag, source, used in (("--pose-weights", args.pose_weights, use_pose),
                                ("--detector-weights", getattr(args, "detector_weights", None),
@@ -127,7 +127,10 @@ def check_model_options(args: argparse.Namespace, use_detector: bool = True,
 
         if args.detector not in detectors.list_detectors():
             raise UnknownNameError(f"--detector {args.detector}: unknown; known: "
-                           f"{', '.join(detectors.list_detectors())}")
+                                   f"{', '.join(detectors.list_detectors())}")
+        if args.detector == "file" and not getattr(args, "detector_weights", None):
+            raise BadInputError("--detector file reads the boxes of a detection JSON: pass it "
+                                "with --detector-weights PATH")
 
 
 def check_tracker_options(args: argparse.Namespace) -> None:

@@ -37,7 +37,7 @@ Sections (the JSON has one key each):
   ``peak_tflops`` (the chip's dense fp16 tensor-core peak: 989.4 TFLOP/s for an H100/H200 SXM,
   or ``--peak-tflops``), and ``matmul_fp16_tflops`` is a measured 8192^3 fp16 matrix product;
   ``crops`` times the grid crop and the decoding on the GPU;
-* ``acceptance``: the issue's targets, checked from the numbers present. The 85%-of-matmul and
+* ``acceptance``: the speed targets, checked from the numbers present. The 85%-of-matmul and
   1.2x targets are checked on the row of the engine the apps use by default on this device
   (``default_engine``, :func:`pose.inference.default_engine`: onnxruntime on CPU when
   installed), and reported for PyTorch's optimised path as well. On CUDA the checks are
@@ -46,6 +46,10 @@ Sections (the JSON has one key each):
 Like the apps, the benchmark keeps freed memory in the process
 (:func:`pose.allocator.retain_freed_memory`, ``--no-retain-memory`` to measure without): the
 plain module profits from it too, so the speed-ups over it do not include that gain.
+
+Modules: :mod:`benchmarks.speed_timing` (timing, the reference matmul, the machine),
+:mod:`benchmarks.speed_pose` (the ``pose``, ``crops`` and ``allocator`` sections), this one (the
+other sections, the targets and the command line).
 
 Timing: each configuration runs twice to warm up, then ``--repeat`` times; the best run is
 reported (the least disturbed by other processes), the median is kept in the JSON too, with the
@@ -60,343 +64,28 @@ CPU time, which other processes disturb much less.
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional
 
-import numpy as np
 import torch
 
-from pose import build_model
-from pose.decode import heatmaps_to_keypoints
-from pose.estimator import prepare_crops
-from pose.safe_output import write_json_atomic
-from pose.complexity import count_complexity
-from pose.fuse import fold_batchnorm
 from pose.allocator import retain_freed_memory
-from pose.inference import default_engine, onnxruntime_installed, optimize_for_inference
-from pose.transforms import CROP_METHODS, box_to_center_scale
+from pose.inference import default_engine, onnxruntime_installed
+from pose.safe_output import write_json_atomic
 
 from .shared_data import SHARED_DATA
+from .speed_pose import allocator_child, measure_allocator, measure_crops, measure_pose
+from .speed_timing import (CLOCKS, fp16_matmul_tflops, machine_info, matmul_gflops, peak_tflops,
+                           set_clock)
 
 DEFAULT_PRESETS = ("hrnet_w32", "pose_resnet_50")
 TARGET_FRACTION_OF_MATMUL = 0.85
 TARGET_SPEEDUP = 1.2
 ALLOCATOR_CROWD_BATCH = 40  # 20 people and their mirrored copies in one forward
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-clock = CLOCKS["wall"]  # set by --clock
-
-
-def time_call(fn: Callable[[], object], device: torch.device, repeat: int,
-              warmup: int = 1) -> Dict[str, float]:
-    """Best and median time in seconds of ``fn()`` over ``repeat`` runs after ``warmup``, by
-    :data:`clock` (wall time, or with ``--clock cpu`` the process's CPU time)."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeat):
-        start = clock()
-        fn()
-        _sync(device)
-        times.append(clock() - start)
-    return {"best": min(times), "median": statistics.median(times)}
-
-
-def time_interleaved(fns: Dict[str, Callable[[], object]], device: torch.device, repeat: int,
-                     warmup: int = 2) -> Dict[str, Dict[str, float]]:
-    """:func:`time_call` for several functions at once, their timed runs taken in turns
-    (``a b c a b c ...``), so that a machine that slows down or speeds up part-way (other jobs,
-    clock changes) affects all of them alike: ratios between them are what it measures best."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    _sync(device)
-    times: Dict[str, List[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            start = clock()
-            fn()
-            _sync(device)
-            times[name].append(clock() - start)
-    return {name: {"best": min(t), "median": statistics.median(t)} for name, t in times.items()}
-
-
-def matmul_gflops(device: torch.device, sizes: Sequence[int] = (2048, 4096),
-                  repeat: int = 5) -> Dict[str, float]:
-    """fp32 ``n x n`` matrix-multiply GFLOP/s (``2 n^3`` / best time): torch on ``device`` and,
-    on CPU, numpy; ``gflops`` is the best of all."""
-    result: Dict[str, float] = {}
-    for n in sizes:
-        a = torch.randn(n, n, device=device)
-        b = torch.randn(n, n, device=device)
-        out = torch.empty(n, n, device=device)
-        t = time_call(lambda: torch.mm(a, b, out=out), device, repeat)["best"]
-        result[f"torch_{n}"] = 2 * n ** 3 / t / 1e9
-        if device.type == "cpu":
-            an, bn = a.numpy(), b.numpy()
-            t = time_call(lambda: an @ bn, device, repeat)["best"]
-            result[f"numpy_{n}"] = 2 * n ** 3 / t / 1e9
-    result = {k: round(v, 2) for k, v in result.items()}
-    result["gflops"] = max(result.values())
-    result["best"] = max((k for k in result if k != "gflops"), key=result.get)
-    return result
-
-
-def matmul_function(name: str, device: torch.device) -> Tuple[Callable[[], object], float]:
-    """``(fn, flops)``: one run of the matmul :func:`matmul_gflops` named ``name``
-    (``torch_4096``, ``numpy_2048``, ...) and its floating-point operations."""
-    library, n = name.split("_")
-    n = int(n)
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    if library == "numpy":
-        an, bn = a.numpy(), b.numpy()
-        return (lambda: an @ bn), 2.0 * n ** 3
-    out = torch.empty(n, n, device=device)
-    return (lambda: torch.mm(a, b, out=out)), 2.0 * n ** 3
-
-
-PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4}  # dense fp16/bf16 tensor cores, SXM datasheets
-
-
-def peak_tflops(device: torch.device) -> Optional[float]:
-    """The dense fp16 peak of a known GPU (by name), else None."""
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
-
-
-def fp16_matmul_tflops(device: torch.device, n: int = 8192, repeat: int = 10) -> float:
-    """Measured fp16 ``n x n`` matrix-product TFLOP/s on a GPU (best of ``repeat``)."""
-    a = torch.randn(n, n, device=device, dtype=torch.float16)
-    b = torch.randn(n, n, device=device, dtype=torch.float16)
-    t = time_call(lambda: a @ b, device, repeat, warmup=3)["best"]
-    return round(2 * n ** 3 / t / 1e12, 1)
-
-
-def _gpu_runners(plain: torch.nn.Module, batch: int, compile: bool):
-    """The CUDA engines of ``plain`` for batch size ``batch`` (see the module doc)."""
-    cl = torch.channels_last
-    yield "optimised_fp16", optimize_for_inference(plain, dtype=torch.float16), cl
-    for name, dtype in (("cudagraph_fp32", None), ("cudagraph_fp16", torch.float16),
-                        ("cudagraph_bf16", torch.bfloat16)):
-        yield name, optimize_for_inference(plain, dtype=dtype, cuda_graphs=True,
-                                           buckets=(batch,)), cl
-    if compile:
-        yield "cudagraph_fp16_compiled", optimize_for_inference(
-            plain, dtype=torch.float16, cuda_graphs=True, compile=True, buckets=(batch,)), cl
-
-
-def _runners(model: torch.nn.Module, device: torch.device, explore: bool,
-             onnx_dir: Optional[Path], batch: int = 1, compile: bool = False):
-    """``(path name, callable x -> heatmaps, input memory format)`` for every measured path."""
-    plain = model.to(device).eval()
-
-    def run_plain(x):
-        with torch.no_grad():
-            return plain(x)
-
-    yield "plain", run_plain, torch.contiguous_format
-    if explore:
-        cl_only = copy.deepcopy(plain).to(memory_format=torch.channels_last)
-
-        def run_cl(x):
-            with torch.inference_mode():
-                return cl_only(x)
-
-        yield "channels_last_only", run_cl, torch.channels_last
-        folded = fold_batchnorm(plain)
-
-        def run_folded(x):
-            with torch.inference_mode():
-                return folded(x)
-
-        yield "fold_bn_only", run_folded, torch.contiguous_format
-    fast = optimize_for_inference(plain)
-    yield "optimised", fast, torch.channels_last
-    if device.type == "cuda":
-        yield from _gpu_runners(plain, batch, compile)
-    if explore:
-        yield "optimised_compiled", optimize_for_inference(plain, compile=True), \
-            torch.channels_last
-    if onnx_dir is not None and device.type == "cpu":
-        from pose.export import export_onnx
-        from pose.onnx_runtime import OnnxPoseModel
-
-        path = onnx_dir / f"{model.preset.name}.onnx"
-        if not path.exists():
-            export_onnx(plain.cpu(), path, exporter="torchscript")
-            plain.to(device)
-        yield "onnxruntime", OnnxPoseModel(path, threads=torch.get_num_threads()), \
-            torch.contiguous_format
-
-
-def measure_pose(presets: Sequence[str], batches: Sequence[int], device: torch.device,
-                 repeat: int, matmul: Dict[str, float], explore: bool = False,
-                 onnx_dir: Optional[Path] = None, compile: bool = False,
-                 peak: Optional[float] = None) -> List[dict]:
-    """One row per (preset, batch, path) with ms per crop and GFLOP/s; see the module doc.
-
-    The best matmul of ``matmul`` (:func:`matmul_gflops`) is timed in the same turns as the
-    paths: ``fraction_of_matmul`` compares each path's best run with the matmul's best run of
-    the same rounds (``matmul_gflops_same_rounds``), so that both are measured while the machine
-    runs at the same speed; ``fraction_of_startup_matmul`` compares with ``matmul["gflops"]``."""
-    reference, reference_flops = matmul_function(matmul["best"], device)
-    rows = []
-    for p_index, name in enumerate(presets):
-        model = build_model(name).eval()
-        macs = count_complexity(model, model.preset.input_size, official=False).multiply_adds
-        for batch in batches:
-            last = p_index == 0 and batch == max(batches)
-            x = torch.randn(batch, 3, *model.preset.input_size, generator=torch.Generator()
-                            .manual_seed(0)).to(device)
-            runners = [(path, run, x.contiguous(memory_format=memory_format))
-                       for path, run, memory_format in _runners(model, device, explore and last,
-                                                                onnx_dir, batch, compile)]
-            functions = {path: (lambda run=run, xin=xin: run(xin)) for path, run, xin in runners}
-            times = time_interleaved({"matmul": reference, **functions}, device, repeat)
-            same_rounds = reference_flops / times["matmul"]["best"] / 1e9
-            plain = times["plain"]
-            for path, _, _ in runners:
-                t = times[path]
-                ms = 1000 * t["best"] / batch
-                gflops = 2 * macs * batch / t["best"] / 1e9
-                row = {"preset": name, "input": "x".join(map(str, model.preset.input_size)),
-                       "batch": batch, "path": path, "ms_per_crop": round(ms, 2),
-                       "ms_per_crop_median": round(1000 * t["median"] / batch, 2),
-                       "gflops": round(gflops, 2),
-                       "fraction_of_matmul": round(gflops / same_rounds, 3),
-                       "matmul_gflops_same_rounds": round(same_rounds, 2),
-                       "fraction_of_startup_matmul": round(gflops / matmul["gflops"], 3),
-                       "speedup_vs_plain": round(plain["best"] / t["best"], 2),
-                       "speedup_vs_plain_median": round(plain["median"] / t["median"], 2),
-                       "true_gmacs_per_crop": round(macs / 1e9, 3),
-                       "crops_per_second": round(batch / t["best"], 1),
-                       "tflops": round(gflops / 1000, 3)}
-                if peak:
-                    row["fraction_of_peak"] = round(gflops / 1000 / peak, 4)
-                rows.append(row)
-                print(f"{name:16s} {row['input']:>8s} {batch:>5d} {path:24s} "
-                      f"{row['ms_per_crop']:10.3f} {row['crops_per_second']:9.1f} "
-                      f"{row['gflops']:8.1f} "
-                      f"{100 * row.get('fraction_of_peak', float('nan')):6.2f}% "
-                      f"{100 * row['fraction_of_matmul']:8.1f}% ({same_rounds:5.1f}) "
-                      f"{row['speedup_vs_plain']:7.2f}x {row['speedup_vs_plain_median']:7.2f}x",
-                      flush=True)
-            del runners, functions
-            if device.type == "cuda":  # the graphs' memory pools of this batch size
-                import gc
-
-                gc.collect()
-                torch.cuda.empty_cache()
-        del model
-    return rows
-
-
-def measure_crops(repeat: int, persons: int = 20, frame_size: Tuple[int, int] = (1002, 1000),
-                  input_size: Tuple[int, int] = (256, 192), seed: int = 0,
-                  device: torch.device = torch.device("cpu")) -> dict:
-    """Milliseconds per frame of :func:`pose.estimator.prepare_crops` (crop + normalisation)
-    with each crop method, and of heatmap decoding, for ``persons`` random boxes in a random
-    frame of ``frame_size = (height, width)`` (the shared videos' size); best of
-    ``repeat * 10`` runs. On a GPU ``device`` also the grid crop there (frame upload included)
-    and the official decoding of heatmaps held there (``..._device``)."""
-    rng = np.random.default_rng(seed)
-    height, width = frame_size
-    frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    corner = rng.uniform(0, [width * 0.8, height * 0.6], (persons, 2))
-    boxes = np.concatenate([corner, corner + rng.uniform([40, 100], [width * 0.2, height * 0.4],
-                                                          (persons, 2))], axis=1)
-    cpu = torch.device("cpu")
-    result: dict = {"frame": f"{width}x{height}", "persons": persons,
-                    "input": "x".join(map(str, input_size))}
-    for method in CROP_METHODS:
-        t = time_call(lambda: prepare_crops(frame, boxes, input_size, crop=method), cpu,
-                      repeat * 10)
-        result[f"prepare_ms_{method}"] = round(1000 * t["best"], 3)
-    center, scale = box_to_center_scale(boxes, input_size)
-    heatmaps = rng.random((persons, 17, input_size[0] // 4, input_size[1] // 4), np.float32)
-    for method in ("official", "dark"):
-        t = time_call(lambda: heatmaps_to_keypoints(heatmaps, center, scale, method), cpu,
-                      repeat * 10)
-        result[f"decode_ms_{method}"] = round(1000 * t["best"], 3)
-    if device.type != "cpu":
-        t = time_call(lambda: prepare_crops(frame, boxes, input_size, crop="grid",
-                                            device=device), device, repeat * 10)
-        result["prepare_ms_grid_device"] = round(1000 * t["best"], 3)
-        on_device = torch.from_numpy(heatmaps).to(device)
-        t = time_call(lambda: heatmaps_to_keypoints(on_device, center, scale), device,
-                      repeat * 10)
-        result["decode_ms_official_device"] = round(1000 * t["best"], 3)
-    return result
-
-
-def _allocator_child(argv: List[str]) -> int:
-    """In a fresh process: ``retain|default PRESET BATCH REPEAT THREADS``; prints JSON with the
-    seconds and page faults of each timed forward of the optimised path."""
-    import resource  # POSIX only, as the allocator is
-
-    mode, preset, batch, repeat, threads = argv[0], argv[1], *map(int, argv[2:5])
-    torch.set_num_threads(threads)
-    if mode == "retain":
-        retain_freed_memory()
-    model = build_model(preset).eval()
-    fast = optimize_for_inference(model)
-    x = torch.randn(batch, 3, *model.preset.input_size)
-    for _ in range(2):
-        fast(x)
-    seconds, faults = [], []
-    for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        start = time.perf_counter()
-        fast(x)
-        seconds.append(time.perf_counter() - start)
-        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    print(json.dumps({"seconds": seconds, "faults": faults}))
-    return 0
-
-
-def measure_allocator(preset: str, batch: int, repeat: int, rounds: int = 2) -> dict:
-    """The optimised path of ``preset`` at ``batch`` in fresh processes with and without
-    :func:`pose.allocator.retain_freed_memory` (``rounds`` processes each, taken in turns):
-    best and median ms per forward, median page faults per forward, and the speed-up."""
-    runs: Dict[str, Dict[str, List[float]]] = {m: {"seconds": [], "faults": []}
-                                               for m in ("default", "retain")}
-    for _ in range(rounds):
-        for mode in runs:
-            done = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--allocator-child",
-                                   mode, preset, str(batch), str(repeat),
-                                   str(torch.get_num_threads())],
-                                  capture_output=True, text=True)
-            if done.returncode != 0:
-                raise RuntimeError(f"the allocator run failed: {done.stderr[-2000:]}")
-            child = json.loads(done.stdout.strip().splitlines()[-1])
-            for key in ("seconds", "faults"):
-                runs[mode][key] += child[key]
-    result: dict = {"preset": preset, "batch": batch, "processes_each": rounds}
-    for mode, r in runs.items():
-        result[f"{mode}_ms_best"] = round(1000 * min(r["seconds"]), 1)
-        result[f"{mode}_ms_median"] = round(1000 * statistics.median(r["seconds"]), 1)
-        result[f"{mode}_page_faults_per_forward"] = int(statistics.median(r["faults"]))
-    result["speedup_median"] = round(result["default_ms_median"] / result["retain_ms_median"], 3)
-    return result
 
 
 # --- The pipeline, tracker and memory sections ------------------------------------------------
@@ -445,7 +134,7 @@ EXTRA_SECTIONS: Dict[str, Callable[[argparse.Namespace], object]] = {
 
 
 def acceptance(result: dict) -> Dict[str, Optional[bool]]:
-    """The issue's targets, ``None`` where the figure is missing. The network targets are read
+    """The speed targets, ``None`` where the figure is missing. The network targets are read
     from the row of ``result["default_engine"]`` (``"onnxruntime"``: the onnxruntime row, else
     the ``optimised`` row) and, for PyTorch's optimised path, from its own row."""
     def row(path: str) -> Optional[dict]:
@@ -508,26 +197,10 @@ def gpu_acceptance(result: dict) -> Dict[str, Optional[bool]]:
     return checks
 
 
-def machine_info(device: torch.device) -> dict:
-    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "device": str(device), "load_average_start": list(os.getloadavg())}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--allocator-child"]:
-        return _allocator_child(argv[1:])
+        return allocator_child(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -556,10 +229,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="'cpu' times by the process's CPU time: with --threads 1 it "
                         "discounts time lost to other processes on a busy machine (CPU only)")
     args = parser.parse_args(argv)
-    global clock
     if args.clock == "cpu" and not args.device.startswith("cpu"):
         parser.error("--clock cpu needs --device cpu")
-    clock = CLOCKS[args.clock]
+    set_clock(args.clock)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

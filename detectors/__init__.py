@@ -10,6 +10,10 @@ R-CNN X-101-64x4d-FPN on torchvision ops), the torchvision detectors (``fasterrc
 ``..._v2``, ``fasterrcnn_mobilenet_v3_large_fpn``, ``retinanet_resnet50_fpn(_v2)``,
 ``fcos_resnet50_fpn``, ``ssdlite320_mobilenet_v3_large``, ``keypointrcnn_resnet50_fpn``) and
 ``file`` (precomputed detections).
+
+Dependencies: detectors use pose's low-level utilities (reading and downloading weights files,
+CUDA graphs, COCO detection files); pose never imports detectors, and detectors never import
+tracker, apps or benchmarks.
 """
 from __future__ import annotations
 
@@ -22,15 +26,6 @@ ONNX_NAMES = ("yolox", "rtmdet")
 ONNX_ENGINES = ("auto", "onnxruntime", "torch")
 
 
-def onnxruntime_has_cuda() -> bool:
-    """Whether onnxruntime is installed with its CUDA execution provider."""
-    try:
-        import onnxruntime
-    except ImportError:
-        return False
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-
-
 def list_detectors() -> List[str]:
     from .torchvision_detectors import MODELS
 
@@ -39,13 +34,14 @@ def list_detectors() -> List[str]:
 
 def fetch_weights(name: str, weights: Optional[str] = None, progress: bool = True
                   ) -> Optional[Path]:
-    """The local file :func:`build_detector` ``(name, weights)`` will read, downloaded (once)
-    when it is a published one; None when there is none (``"random"`` weights).
+    """The local weights file :func:`build_detector` ``(name, weights)`` will read, downloaded
+    (once) when it is a published one; None when there is none (``"random"`` weights, and the
+    ``file`` detector, which reads detections instead).
 
     Raises:
         KeyError: unknown detector name.
-        pose.CheckpointDownloadError, detectors.published.DetectorDownloadError: a published
-            file that could not be downloaded (the message says where to put it).
+        pose.errors.MissingWeightsError: a published file that could not be downloaded (the
+            message says where to put it).
     """
     if name in ONNX_NAMES:
         from .published import DEFAULT_CPU, PUBLISHED, fetch_published_onnx
@@ -60,20 +56,21 @@ def fetch_weights(name: str, weights: Optional[str] = None, progress: bool = Tru
         return None if weights == "random" else resolve_weights(weights or DEFAULT_WEIGHTS,
                                                                 progress)
     if name == "file":
-        return Path(weights) if weights else None
+        return None
     from .torchvision_detectors import MODELS
 
     if name not in MODELS:
         raise KeyError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
     if weights in (None, "default"):
-        from pose.checkpoints import download_checkpoint
+        from pose.downloads import fetch_to_cache
 
-        return download_checkpoint(MODELS[name][1].DEFAULT.url, progress=progress)
+        return fetch_to_cache(MODELS[name][1].DEFAULT.url, progress=progress)
     return None if weights == "random" else Path(weights)
 
 
 def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu",
-                   score_threshold: Optional[float] = None, **kwargs) -> Detector:
+                   score_threshold: Optional[float] = None, *,
+                   detections: Optional[str] = None, **kwargs) -> Detector:
     """A person detector.
 
     Args:
@@ -81,10 +78,12 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
         weights: ONNX: the ``.onnx`` file or a published name (:mod:`detectors.published`;
             ``yolox`` defaults to the published YOLOX-nano HumanArt file); torchvision: ``None``
             for the published COCO weights (downloaded once), ``"random"``, or a state-dict
-            file; cascade_rcnn: an mmdet checkpoint path/URL/zoo name (``None``: the published X-101-64x4d 20e file,
-            ``"random"``: untrained); file: the detection JSON.
+            file; cascade_rcnn: an mmdet checkpoint path/URL/zoo name (``None``: the
+            published X-101-64x4d 20e file, ``"random"``: untrained); file: none.
         device: ``"cpu"`` or ``"cuda"``.
         score_threshold: minimum person score (default 0.5; 0.0 for ``file``).
+        detections: the ``file`` detector's detection JSON (COCO results format,
+            :class:`detectors.from_file.FileDetector`).
         **kwargs: backend options (``tiles`` for ONNX, ``images`` for file, ``batch_size``...).
             ONNX files also take ``engine``: ``"onnxruntime"``, ``"torch"``
             (:class:`detectors.torch_yolox.TorchYoloxDetector`) or ``"auto"`` (default: torch on
@@ -93,6 +92,8 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
     """
     if score_threshold is None:
         score_threshold = 0.0 if name == "file" else 0.5
+    if detections is not None and name != "file":
+        raise ValueError(f"detections= is for the file detector, not {name}")
     if name in ONNX_NAMES:
         from .published import DEFAULT_CPU, PUBLISHED, fetch_published_onnx
 
@@ -117,11 +118,12 @@ def build_detector(name: str, weights: Optional[str] = None, device: str = "cpu"
         return CascadeRCNNDetector(weights=weights or DEFAULT_WEIGHTS, device=device,
                                    score_threshold=score_threshold, **kwargs)
     if name == "file":
-        if weights is None:
-            raise ValueError("the file detector needs the detection JSON: pass weights=PATH")
+        if weights is not None or detections is None:
+            raise ValueError("the file detector reads a detection JSON, not weights: pass "
+                             "detections=PATH")
         from .from_file import FileDetector
 
-        return FileDetector(weights, score_threshold=score_threshold, **kwargs)
+        return FileDetector(detections, score_threshold=score_threshold, **kwargs)
     from .torchvision_detectors import MODELS, TorchvisionDetector
 
     if name in MODELS:
@@ -136,8 +138,10 @@ def _onnx_detector(weights: str, score_threshold: float, device: str, engine: st
     if engine not in ONNX_ENGINES:
         raise ValueError(f"engine must be one of {ONNX_ENGINES}, got {engine!r}")
     if engine == "auto":
+        from pose.onnx_session import has_cuda_provider
+
         on_gpu = str(device).startswith("cuda")
-        engine = "torch" if on_gpu and not onnxruntime_has_cuda() else "onnxruntime"
+        engine = "torch" if on_gpu and not has_cuda_provider() else "onnxruntime"
         if engine == "torch":
             from .torch_yolox import TorchYoloxDetector
 

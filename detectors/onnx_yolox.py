@@ -15,11 +15,14 @@ Megvii truncates (``int(x * s)``) and divides by the one ratio.
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import List, Tuple
 
 import cv2
 import numpy as np
+
+from pose.onnx_session import execution_providers, open_session
 
 from .base import Detector, as_boxes
 from .tiling import auto_grid, detect_tiled
@@ -96,25 +99,17 @@ class OnnxYoloxDetector(Detector):
     def __init__(self, weights: str, score_threshold: float = 0.5, nms_threshold: float = 0.45,
                  device: str = "cpu", tiles="auto") -> None:
         super().__init__(score_threshold)
-        try:
-            import onnxruntime as ort
-        except ImportError:
+        if importlib.util.find_spec("onnxruntime") is None:
             raise ImportError("ONNX detectors need onnxruntime: pip install -e \".[onnx]\" "
-                              "(or pip install onnxruntime)") from None
+                              "(or pip install onnxruntime)")
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f"ONNX detector file not found: {path}")
-        providers = ["CPUExecutionProvider"]
-        if str(device).startswith("cuda") and "CUDAExecutionProvider" in \
-                ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        # idle worker threads sleep instead of spinning: the detector may run beside the pose
-        # network (apps/overlap.py), which needs those cores
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            # idle worker threads sleep instead of spinning: the detector may run beside the
+            # pose network (apps/overlap.py), which needs those cores
+            self.session = open_session(path, execution_providers(device), spin=False,
+                                        quiet=True)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
             raise ValueError(f"{path} is not a loadable ONNX model ({exc})") from None
         inp = self.session.get_inputs()[0]

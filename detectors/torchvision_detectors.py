@@ -15,6 +15,7 @@ import torch
 import torchvision.models.detection as tvd
 
 from pose.checkpoint_reader import CheckpointError, read_checkpoint
+from pose.checkpoints import fit_state_dict
 
 from .base import Detector, as_boxes
 
@@ -61,22 +62,18 @@ def load_torchvision_detector(name: str, weights: Optional[str] = "default",
     build, weights_enum, num_classes = MODELS[name]
     model = build(weights=None, weights_backbone=None, num_classes=num_classes, **model_kwargs)
     if weights in (None, "default"):
-        from pose.checkpoints import download_checkpoint
+        from pose.downloads import fetch_to_cache
 
         url = weights_enum.DEFAULT.url
-        state = read_checkpoint(download_checkpoint(url))
+        state = read_checkpoint(fetch_to_cache(url))
     elif weights == "random":
         return model.eval()
     else:
         state = _state_dict_from_file(str(weights))
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shapes differ
-        raise CheckpointError(f"{weights}: the weights do not fit {name} "
-                              f"({' '.join(str(exc).split())[:400]})") from None
-    if missing or unexpected:
-        raise CheckpointError(f"{weights}: the weights do not fit {name}: missing "
-                              f"{missing[:5]}, unexpected {unexpected[:5]}")
+    state, problems = fit_state_dict(model.state_dict(), state)
+    if problems:
+        raise CheckpointError(f"{weights}: the weights do not fit {name}: " + " ".join(problems))
+    model.load_state_dict(state, strict=True)
     return model.eval()
 
 

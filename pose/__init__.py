@@ -6,17 +6,16 @@
 >>> keypoints = pose.TopDownEstimator(model)(rgb_image, boxes)   # [N, 17, 3] x, y, confidence
 """
 from .checkpoint_reader import UnsafeCheckpointError, read_checkpoint
-from .checkpoints import (CheckpointDownloadError, CheckpointError, CheckpointInfo,
-                          load_checkpoint)
+from .checkpoints import CheckpointError, LoadedWeights, load_checkpoint
 from .estimator import TopDownEstimator
 from .inference import optimize_for_inference
 from .keypoints import KeypointSet, get_keypoint_set
 from .registry import ModelPreset, build_model, get_preset, list_presets, pretrained
-from .zoo import Checkpoint, get_checkpoint, list_checkpoints
+from .zoo import PublishedWeights, get_published, list_published
 
 __all__ = ["build_model", "pretrained", "get_preset", "list_presets", "ModelPreset",
-           "load_checkpoint", "CheckpointInfo", "CheckpointError", "CheckpointDownloadError",
+           "load_checkpoint", "LoadedWeights", "CheckpointError",
            "UnsafeCheckpointError", "read_checkpoint",
-           "Checkpoint", "get_checkpoint", "list_checkpoints", "TopDownEstimator",
+           "PublishedWeights", "get_published", "list_published", "TopDownEstimator",
            "optimize_for_inference",
            "KeypointSet", "get_keypoint_set"]

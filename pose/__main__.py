@@ -10,7 +10,7 @@ import sys
 from typing import List, Optional
 
 from .registry import get_preset, list_presets
-from .zoo import get_checkpoint, list_checkpoints
+from .zoo import get_published, list_published
 
 
 def _print_presets() -> None:
@@ -22,10 +22,10 @@ def _print_presets() -> None:
     print("\nAlso: any hrnet_w<N> and pose_resnet_<18|34|50|101|152> (COCO 256x192).")
 
 
-def _print_checkpoints(dataset: Optional[str]) -> None:
+def _print_published(dataset: Optional[str]) -> None:
     print(f"{'checkpoint':40s} {'input':>8s} {'J':>3s} {'format':>10s} {'ch':>3s}  reported")
-    for name in list_checkpoints(dataset):
-        c = get_checkpoint(name)
+    for name in list_published(dataset):
+        c = get_published(name)
         metrics = "; ".join(f"{what} {value:.1f}" for what, value in c.metrics)
         print(f"{name:40s} {c.input_size[0]:>4d}x{c.input_size[1]:<3d} {c.num_joints:>3d} "
               f"{c.format:>10s} {c.color:>3s}  {metrics}")
@@ -46,7 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.what == "presets":
         _print_presets()
     else:
-        _print_checkpoints(args.dataset)
+        _print_published(args.dataset)
     return 0
 
 

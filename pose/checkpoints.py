@@ -14,25 +14,23 @@ Files are read by :func:`pose.checkpoint_reader.read_checkpoint`, which runs no 
 A checkpoint that does not fit the model (other architecture, width, depth or joint count) is
 refused with :class:`CheckpointError` naming the offending keys and shapes; nothing is loaded
 partially. Sources may be local paths, URLs (downloaded once into ``<torch hub dir>/checkpoints``
-with a SHA-256 prefix check) or names from :mod:`pose.zoo`.
+with a SHA-256 prefix check, :mod:`pose.downloads`) or names from :mod:`pose.zoo`.
 """
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.parse
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
 from . import zoo
 from .checkpoint_reader import CheckpointError, read_checkpoint
+from .downloads import fetch_to_cache
 from .errors import MissingFileError, MissingWeightsError
-from .zoo import hash_prefix_from_name
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -40,12 +38,8 @@ StateDict = Dict[str, torch.Tensor]
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 
 
-class CheckpointDownloadError(MissingWeightsError, RuntimeError):
-    """A checkpoint URL could not be fetched (offline, wrong URL, failed hash check)."""
-
-
 @dataclass
-class CheckpointInfo:
+class LoadedWeights:
     """What :func:`load_checkpoint` loaded.
 
     Attributes:
@@ -53,78 +47,38 @@ class CheckpointInfo:
         format: ``"official"``, ``"official-wrapped"``, ``"dataparallel"``, ``"mmpose-0.x"``
             or ``"mmpose-1.x"``.
         meta: the checkpoint's ``meta`` dict (mmpose), else empty.
-        zoo_entry: the :class:`pose.zoo.Checkpoint` when loaded by zoo name or known URL.
+        published: the :class:`pose.zoo.PublishedWeights` when loaded by zoo name or known URL.
     """
 
     path: Path
     format: str
     meta: dict = field(default_factory=dict)
-    zoo_entry: Optional["zoo.Checkpoint"] = None
-
-
-def cache_dir() -> Path:
-    """Where downloaded checkpoints live: ``<torch.hub.get_dir()>/checkpoints``."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def download_checkpoint(url: str, sha256_prefix: Optional[str] = None,
-                        progress: bool = True) -> Path:
-    """Downloads ``url`` into :func:`cache_dir` (once) and returns the local path.
-
-    The file is written to a temporary name and moved into place only after its SHA-256 starts
-    with ``sha256_prefix`` (default: the prefix in the file name, if any).
-    """
-    filename = os.path.basename(urllib.parse.urlparse(url).path)
-    if not filename:
-        raise CheckpointDownloadError(f"cannot tell a file name from the URL {url!r}")
-    target = cache_dir() / filename
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    sha256_prefix = sha256_prefix or hash_prefix_from_name(filename)
-    try:
-        torch.hub.download_url_to_file(url, str(target), hash_prefix=sha256_prefix,
-                                       progress=progress)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CheckpointDownloadError(
-            f"could not download the checkpoint {url} ({reason}). "
-            f"Download it on a machine with internet access and put it at {target} (it is then "
-            "found without downloading), or pass the path of the downloaded file instead of "
-            "the URL.") from None
-    except RuntimeError as exc:
-        if "hash" not in str(exc):
-            raise
-        raise CheckpointDownloadError(
-            f"the file downloaded from {url} failed its SHA-256 check (expected a hash starting "
-            f"with {sha256_prefix}): the download was corrupted or the file has changed. "
-            "Nothing was kept; try again, or download it yourself and pass its path.") from None
-    return target
+    published: Optional["zoo.PublishedWeights"] = None
 
 
 def resolve_checkpoint(source: Union[str, os.PathLike], progress: bool = True
-                       ) -> Tuple[Path, Optional["zoo.Checkpoint"]]:
+                       ) -> Tuple[Path, Optional["zoo.PublishedWeights"]]:
     """Turns a zoo name, URL or path into a local file (downloading if needed).
 
     Returns:
-        ``(path, zoo_entry)``; ``zoo_entry`` is None for sources unknown to the zoo.
+        ``(path, published)``; ``published`` is None for sources unknown to the zoo.
     """
     text = os.fspath(source)
-    entry = zoo.get_checkpoint(text) if zoo.has_checkpoint(text) else zoo.find_by_url(text)
+    entry = zoo.get_published(text) if zoo.is_published(text) else zoo.find_by_url(text)
     if entry is not None:
         if entry.url is None:
-            raise CheckpointDownloadError(
+            raise MissingWeightsError(
                 f"{entry.name} ({entry.filename}) has no direct download link: the official "
                 f"repository hosts it at {entry.page}. Download {entry.filename} from there and "
                 "pass its local path.")
-        return download_checkpoint(entry.url, entry.sha256, progress), entry
+        return fetch_to_cache(entry.url, entry.sha256, progress), entry
     if "://" in text:
-        return download_checkpoint(text, progress=progress), None
+        return fetch_to_cache(text, progress=progress), None
     path = Path(text).expanduser()
     if not path.is_file():
         hint = ("" if path.suffix else
                 f" It is not a checkpoint name either; known names: "
-                f"{', '.join(zoo.list_checkpoints())}.")
+                f"{', '.join(zoo.list_published())}.")
         raise MissingFileError(f"checkpoint file not found: {path}.{hint}")
     return path, None
 
@@ -134,7 +88,7 @@ def normalize_state_dict(obj: object) -> Tuple[StateDict, str, dict]:
 
     Returns:
         ``(state_dict, format, meta)`` where format is one of the names in
-        :class:`CheckpointInfo`.
+        :class:`LoadedWeights`.
     """
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"expected a dict of tensors, found {type(obj).__name__}")
@@ -204,43 +158,62 @@ def _suggestion(state: Mapping[str, torch.Tensor]) -> str:
     return f"The model that fits it is build_model({name!r}{joints_arg})."
 
 
-def _check_fit(model: nn.Module, state: StateDict, path: Path) -> StateDict:
-    """Returns the state dict to load, or raises naming the file and every mismatch (one
-    line)."""
-    expected = model.state_dict()
+def fit_state_dict(expected: Mapping[str, torch.Tensor], state: Mapping[str, object]
+                   ) -> Tuple[StateDict, List[str]]:
+    """Compares a checkpoint's state dict with a model's (``model.state_dict()``).
+
+    Returns:
+        ``(state, problems)``: ``state`` with the model's BatchNorm ``num_batches_tracked``
+        counters added where the file has none (they do not affect inference), and one sentence
+        per kind of mismatch (tensors of another shape, weights first; model keys missing from
+        the file; file keys not in the model; entries that are not tensors). No problems: the
+        state loads with ``strict=True``.
+    """
     state = OrderedDict(state)
-    for key, value in expected.items():  # absent BN counters are harmless
+    for key, value in expected.items():
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = value.clone()
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [(k, tuple(state[k].shape), tuple(expected[k].shape))
-                   for k in expected if k in state and state[k].shape != expected[k].shape]
-    if not (missing or unexpected or wrong_shape):
-        return state
+    unexpected = [k for k in state if k not in expected and k not in not_tensors]
+    wrong_shape = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()
+                   if isinstance(state.get(k), torch.Tensor) and state[k].shape != v.shape]
+    wrong_shape.sort(key=lambda item: not item[0].endswith("weight"))  # weights first
 
     def listing(items, limit=6):
         text = "; ".join(items[:limit])
         return text + (f"; ... ({len(items) - limit} more)" if len(items) > limit else "")
 
-    lines = [f"{path} does not fit the model: it is {describe_state_dict(state)}, "
-             f"the model is {describe_state_dict(expected)}."]
+    problems = []
     if wrong_shape:
-        wrong_shape.sort(key=lambda item: not item[0].endswith("weight"))  # weights first
-        lines.append(f"{len(wrong_shape)} tensors differ in shape (checkpoint vs model): " +
-                     listing([f"{k} {c} vs {m}" for k, c, m in wrong_shape]) + ".")
+        problems.append(f"{len(wrong_shape)} tensors differ in shape (checkpoint vs model): " +
+                        listing([f"{k} {c} vs {m}" for k, c, m in wrong_shape]) + ".")
     if missing:
-        lines.append(f"{len(missing)} model keys are missing from the checkpoint: " +
-                     listing(missing) + ".")
+        problems.append(f"{len(missing)} model keys are missing from the checkpoint: " +
+                        listing(missing) + ".")
     if unexpected:
-        lines.append(f"{len(unexpected)} checkpoint keys are not in the model: " +
-                     listing(unexpected) + ".")
-    lines.append(_suggestion(state))
-    raise CheckpointError(" ".join(lines))
+        problems.append(f"{len(unexpected)} checkpoint keys are not in the model: " +
+                        listing(unexpected) + ".")
+    if not_tensors:
+        problems.append(f"{len(not_tensors)} entries are not tensors: " + listing(not_tensors)
+                        + ".")
+    return state, problems
+
+
+def _check_fit(model: nn.Module, state: StateDict, path: Path) -> StateDict:
+    """Returns the state dict to load, or raises naming the file and every mismatch (one
+    line)."""
+    expected = model.state_dict()
+    state, problems = fit_state_dict(expected, state)
+    if not problems:
+        return state
+    raise CheckpointError(" ".join(
+        [f"{path} does not fit the model: it is {describe_state_dict(state)}, "
+         f"the model is {describe_state_dict(expected)}."] + problems + [_suggestion(state)]))
 
 
 def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
-                    progress: bool = True) -> CheckpointInfo:
+                    progress: bool = True) -> LoadedWeights:
     """Loads weights into ``model`` in place, refusing anything that does not fit exactly.
 
     Args:
@@ -250,7 +223,7 @@ def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
 
     Raises:
         FileNotFoundError: the path does not exist.
-        CheckpointDownloadError: a URL could not be downloaded or failed its hash check.
+        MissingWeightsError: a URL could not be downloaded or failed its hash check.
         CheckpointError: unreadable file, or keys/shapes that do not match the model.
         UnsafeCheckpointError: a file that would run code when unpickled (see
             :mod:`pose.checkpoint_reader`).
@@ -262,12 +235,12 @@ def load_checkpoint(model: nn.Module, source: Union[str, os.PathLike],
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     model.load_state_dict(_check_fit(model, state, path), strict=True)
-    return CheckpointInfo(path=path, format=fmt, meta=meta, zoo_entry=entry)
+    return LoadedWeights(path=path, format=fmt, meta=meta, published=entry)
 
 
 def input_color(model: object) -> str:
     """The channel order (``"rgb"`` or ``"bgr"``) a network's weights expect: that of the
     published checkpoint loaded into it (official SimpleBaseline files: BGR), else the model's
     own ``color`` attribute (ONNX runners), else ``"rgb"``."""
-    entry = getattr(getattr(model, "checkpoint", None), "zoo_entry", None)
+    entry = getattr(getattr(model, "loaded_weights", None), "published", None)
     return entry.color if entry is not None else getattr(model, "color", "rgb")

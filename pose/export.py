@@ -38,6 +38,7 @@ from . import zoo
 from .checkpoints import input_color
 from .errors import BadInputError, MissingPackageError, report_errors
 from .fuse import fold_batchnorm
+from .onnx_session import execution_providers, open_session
 from .registry import build_model, get_preset, pretrained
 from .safe_output import atomic_path, check_outputs
 
@@ -119,18 +120,18 @@ def check_onnx(model: nn.Module, path: Union[str, os.PathLike], batch: int = 2,
                seed: int = 0) -> Tuple[float, float]:
     """Runs ``path`` with onnxruntime and ``model`` (eval, float32) on a random normal batch;
     returns the largest absolute difference and the largest absolute PyTorch output."""
-    from .onnx_runtime import OnnxPoseModel
-
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, 3, *model.preset.input_size, generator=gen)
     with torch.no_grad():
         expected = copy.deepcopy(model).float().cpu().eval()(x)  # model stays as is
-    actual = OnnxPoseModel(path)(x)
+    session = open_session(path, execution_providers())
+    (actual,) = session.run(None, {INPUT_NAME: x.numpy()})
+    actual = torch.from_numpy(actual)
     return float((actual - expected).abs().max()), float(expected.abs().max())
 
 
 def _load(name: str, weights: Optional[str]) -> nn.Module:
-    if zoo.has_checkpoint(name):
+    if zoo.is_published(name):
         if weights is not None:
             raise BadInputError(f"{name} is a published checkpoint: --weights does not apply")
         return pretrained(name)
@@ -166,7 +167,7 @@ def _export(args: argparse.Namespace, batch: Union[int, str]) -> int:
     weights = [("--weights", args.weights)] if args.weights and os.path.isfile(args.weights) \
         else []
     check_outputs([("--output", args.output)], weights, create_folders=True)
-    if not zoo.has_checkpoint(args.model):
+    if not zoo.is_published(args.model):
         get_preset(args.model)  # an unknown name is said before any work
     model = _load(args.model, args.weights).eval()
     path = export_onnx(model, args.output, batch=batch, opset=args.opset,

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .oks import oks_matrix
-from .transforms import PIXEL_STD
+from .transforms import SCALE_UNIT
 
 
 def rescore(keypoints: np.ndarray, box_scores: np.ndarray,
@@ -87,7 +87,7 @@ def select_poses(keypoints: np.ndarray, box_scores: np.ndarray, scale: np.ndarra
         ``(kept indices, scores [N])``, kept indices best first.
     """
     scores = rescore(keypoints, box_scores, joint_threshold)
-    areas = np.prod(scale.astype(np.float32) * np.float32(PIXEL_STD), axis=1).astype(np.float64)
+    areas = np.prod(scale.astype(np.float32) * np.float32(SCALE_UNIT), axis=1).astype(np.float64)
     if soft:
         keep, _ = soft_oks_nms(keypoints, scores, areas, sigmas, oks_threshold)
     else:

@@ -5,7 +5,7 @@
 >>> net = OnnxPoseModel.from_torch(pose.build_model("hrnet_w32"))   # export, then load
 >>> net = OnnxPoseModel.from_torch(model, cache=True)  # exported once per weights, then reused
 
-On this 2-core CPU onnxruntime ran HRNet-W32 and SimpleBaseline-50 faster than PyTorch's
+On a 2-core CPU onnxruntime ran HRNet-W32 and SimpleBaseline-50 faster than PyTorch's
 optimised path, and suffered less from other busy processes (see ``benchmarks/speed.py``).
 """
 from __future__ import annotations
@@ -23,9 +23,10 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .safe_output import atomic_path
 from .export import INPUT_NAME, METADATA_KEY, export_onnx, model_metadata, resolve_exporter
+from .onnx_session import execution_providers, open_session
 from .registry import ModelPreset
+from .safe_output import atomic_path
 
 
 # export_onnx's arguments for cached files (part of their digest)
@@ -89,7 +90,8 @@ class OnnxPoseModel:
         threads: intra-op threads (default: onnxruntime's, one per core).
         spin: let idle worker threads spin (slightly lower latency, but they take CPU from other
             threads of the pipeline, such as video decoding or a torch network).
-        providers: onnxruntime execution providers; default: CUDA if available, then CPU.
+        providers: onnxruntime execution providers; default: CUDA if available, then CPU
+            (:func:`pose.onnx_session.execution_providers`).
         preset: the network's preset; default: from the file's metadata.
 
     Attributes: ``preset``, ``color`` (channel order the network expects), ``session``.
@@ -98,17 +100,9 @@ class OnnxPoseModel:
     def __init__(self, path: Union[str, os.PathLike], *, threads: Optional[int] = None,
                  spin: bool = False, providers: Optional[Sequence[str]] = None,
                  preset: Optional[ModelPreset] = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         if providers is None:
-            available = ort.get_available_providers()
-            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                         if p in available]
-        self.session = ort.InferenceSession(str(path), options, providers=list(providers))
+            providers = execution_providers()
+        self.session = open_session(path, providers, threads=threads, spin=spin)
         meta = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         fields = json.loads(meta) if meta else {}
         self.color = fields.pop("color", "rgb")

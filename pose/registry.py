@@ -124,9 +124,10 @@ def build_model(name: str, *, weights: Optional[str] = None, **overrides) -> nn.
 
     Args:
         name: preset name, e.g. ``"hrnet_w32"``, ``"pose_resnet_50_mpii"``, ``"hrnet_w8"``.
-        weights: optional checkpoint to load: a name from :func:`pose.list_checkpoints`, a local
-            path or a URL (see :func:`pose.load_checkpoint`); what was loaded is then kept as
-            ``model.checkpoint``. ``None`` leaves random weights.
+        weights: optional checkpoint to load: a name from :func:`pose.list_published`, a local
+            path or a URL (see :func:`pose.load_checkpoint`); what was loaded
+            (:class:`pose.LoadedWeights`) is then kept as ``model.loaded_weights``. ``None``
+            leaves random weights.
         **overrides: preset fields to change (``num_joints``, ``input_size``, ``keypoints``) and
             architecture arguments (``final_conv_kernel``, ``num_modules``, ``deconv_kernel``...).
 
@@ -142,14 +143,14 @@ def build_model(name: str, *, weights: Optional[str] = None, **overrides) -> nn.
     preset = dataclasses.replace(preset, **preset_changes)
     model = preset.build(**overrides)
     if weights is not None:
-        model.checkpoint = load_checkpoint(model, weights)
+        model.loaded_weights = load_checkpoint(model, weights)
     return model
 
 
-def pretrained(checkpoint: str) -> nn.Module:
-    """The network of a published checkpoint (see :func:`pose.list_checkpoints`) with its
-    weights loaded; downloads on first use. ``model.checkpoint.zoo_entry`` tells its input size,
-    joint layout and channel order."""
-    entry = zoo.get_checkpoint(checkpoint)
+def pretrained(name: str) -> nn.Module:
+    """The network of the published weights ``name`` (see :func:`pose.list_published`) with
+    those weights loaded; downloads on first use. ``model.loaded_weights.published`` tells its
+    input size, joint layout and channel order."""
+    entry = zoo.get_published(name)
     return build_model(entry.arch, input_size=entry.input_size, num_joints=entry.num_joints,
                        keypoints=entry.keypoints, weights=entry.name)

@@ -3,7 +3,7 @@
 Conventions: boxes are ``[N, 4+]`` float arrays ``x1, y1, x2, y2`` in image pixels, width
 ``x2 - x1`` (the official code's ``w``, no ``+1``). A person crop is described as in the official
 code by ``center`` ``[N, 2]`` (x, y pixels) and ``scale`` ``[N, 2]`` (width, height of the
-cropped region divided by ``PIXEL_STD = 200``). Network input sizes are ``(height, width)``.
+cropped region in units of :data:`SCALE_UNIT` = 200 pixels). Network input sizes are ``(height, width)``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-PIXEL_STD = 200.0
+SCALE_UNIT = 200.0  # pixels per unit of ``scale`` (the official code's "pixel_std")
 PADDING = 1.25
 CROP_METHODS = ("exact", "remap", "grid")
 
@@ -42,7 +42,7 @@ def box_to_center_scale(boxes: np.ndarray, input_size: Tuple[int, int],
     wide, tall = w > aspect * h, w < aspect * h
     h = np.where(wide, w * 1.0 / aspect, h)
     w = np.where(tall, h * aspect, w)
-    scale = np.stack([w / PIXEL_STD, h / PIXEL_STD], axis=1).astype(np.float32)
+    scale = np.stack([w / SCALE_UNIT, h / SCALE_UNIT], axis=1).astype(np.float32)
     return center, scale * np.float32(padding)
 
 
@@ -63,7 +63,7 @@ def affine_transform(center: np.ndarray, scale: np.ndarray, output_size: Tuple[i
     (height, width)`` image, or back with ``inverse``. Both axes are scaled by
     ``width_out / (scale_x * 200)`` (the region has the output's aspect ratio); the three point
     pairs pass through float32 as in the official code, which this reproduces bit for bit."""
-    src_w = scale[0] * PIXEL_STD
+    src_w = scale[0] * SCALE_UNIT
     dst_h, dst_w = output_size
     rad = np.pi * rotation / 180
     src = np.zeros((3, 2), dtype=np.float32)
@@ -116,7 +116,7 @@ def affine_matrices(center: np.ndarray, scale: np.ndarray, output_size: Tuple[in
     center = np.asarray(center).reshape(-1, 2)
     scale = np.asarray(scale).reshape(-1, 2)
     n = len(center)
-    src_w = scale[:, 0] * PIXEL_STD
+    src_w = scale[:, 0] * SCALE_UNIT
     dst_h, dst_w = output_size
     rad = np.pi * np.broadcast_to(np.asarray(rotation, dtype=np.float64), (n,)) / 180
     sn, cs = np.sin(rad), np.cos(rad)

@@ -13,27 +13,19 @@ microsoft/human-pose-estimation.pytorch (49f3f445).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})(?:_\d{8})?\.[A-Za-z0-9]+$")
+from .downloads import hash_prefix_from_name
 
 HRNET_OFFICIAL_PAGE = "https://drive.google.com/drive/folders/1hOTihvbyIxsm5ygDpbUuJ7O_tzv4oXjC"
 SIMPLEBASELINE_OFFICIAL_PAGE = ("https://drive.google.com/drive/folders/"
                                 "13_wJ6nC7my1KKouMkQMqyr9r1ZnLnukP")
 
 
-def hash_prefix_from_name(filename: str) -> Optional[str]:
-    """The SHA-256 prefix embedded in a checkpoint file name (torch hub's ``name-<hash>.pth``,
-    mmpose's ``name-<hash8>_<yyyymmdd>.pth``), or None."""
-    match = _HASH_IN_NAME.search(filename)
-    return match.group(1) if match else None
-
-
 @dataclass(frozen=True)
-class Checkpoint:
-    """One published checkpoint.
+class PublishedWeights:
+    """One zoo entry: published weights, where to get their file and what they fit.
 
     Attributes:
         name: zoo name.
@@ -193,17 +185,19 @@ _OFFICIAL = [
 ]
 
 
-def _build_zoo() -> Dict[str, Checkpoint]:
+def _build_zoo() -> Dict[str, PublishedWeights]:
     entries = []
     for arch, dataset, size, path, metrics in _MMPOSE_0X:
-        entries.append(Checkpoint(f"{arch}_{dataset}_{size}", arch, dataset, _SIZES[size],
-                                  _JOINTS[dataset], _MM0 + path, "mmpose-0.x", "rgb", metrics))
+        entries.append(PublishedWeights(f"{arch}_{dataset}_{size}", arch, dataset,
+                                        _SIZES[size], _JOINTS[dataset], _MM0 + path,
+                                        "mmpose-0.x", "rgb", metrics))
     for arch, size, path, ap in _MMPOSE_1X:
-        entries.append(Checkpoint(f"{arch}_coco_{size}_mmpose1", arch, "coco", _SIZES[size], 17,
-                                  _MM1 + path, "mmpose-1.x", "rgb", ((COCO_AP, ap),)))
+        entries.append(PublishedWeights(f"{arch}_coco_{size}_mmpose1", arch, "coco",
+                                        _SIZES[size], 17, _MM1 + path, "mmpose-1.x", "rgb",
+                                        ((COCO_AP, ap),)))
     for arch, dataset, size, filename, metric, value in _OFFICIAL:
         hrnet = arch.startswith("hrnet")
-        entries.append(Checkpoint(
+        entries.append(PublishedWeights(
             f"{arch}_{dataset}_{size}_official", arch, dataset, _SIZES[size], _JOINTS[dataset],
             None, "official", "rgb" if hrnet else "bgr", ((metric, value),), filename=filename,
             page=HRNET_OFFICIAL_PAGE if hrnet else SIMPLEBASELINE_OFFICIAL_PAGE))
@@ -213,23 +207,25 @@ def _build_zoo() -> Dict[str, Checkpoint]:
 _ZOO = _build_zoo()
 
 
-def list_checkpoints(dataset: Optional[str] = None) -> List[str]:
-    """Names of the published checkpoints, optionally of one dataset."""
+def list_published(dataset: Optional[str] = None) -> List[str]:
+    """Names of the published weights, optionally of one dataset."""
     return sorted(n for n, c in _ZOO.items() if dataset is None or c.dataset == dataset)
 
 
-def has_checkpoint(name: str) -> bool:
+def is_published(name: str) -> bool:
+    """Whether ``name`` names published weights of the zoo."""
     return name in _ZOO
 
 
-def get_checkpoint(name: str) -> Checkpoint:
+def get_published(name: str) -> PublishedWeights:
+    """The zoo entry ``name``."""
     try:
         return _ZOO[name]
     except KeyError:
-        raise KeyError(f"unknown checkpoint {name!r}; known: {', '.join(list_checkpoints())}"
+        raise KeyError(f"unknown checkpoint {name!r}; known: {', '.join(list_published())}"
                        ) from None
 
 
-def find_by_url(url: str) -> Optional[Checkpoint]:
+def find_by_url(url: str) -> Optional[PublishedWeights]:
     """The zoo entry published at ``url``, if any."""
     return next((c for c in _ZOO.values() if c.url == url), None)

@@ -208,12 +208,10 @@ def test_offline_default_pose_model_says_what_to_fetch(tmp_path, capsys, monkeyp
                                                        torch_home):
     import urllib.error
 
-    import torch
-
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    monkeypatch.setattr("pose.downloads.urlopen", offline)
     video = shared_path("data/videos/mmpose_demo.mp4")
     code, err = _run(capsys, track_video, [str(video), "--output-json",
                                            str(tmp_path / "x.json"), "--no-video"])

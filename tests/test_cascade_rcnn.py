@@ -13,10 +13,11 @@ import torchvision
 
 from detectors.base import Detector
 from detectors.cascade_rcnn import (
-    CONFIGS, DEFAULT_WEIGHTS, MMDET_ZOO, CascadeRCNN, CascadeRCNNDetector, CheckpointError,
-    batched_nms, decode_boxes, grid_anchors, load_mmdet_checkpoint, padded_size, preprocess,
-    resized_size, resolve_weights)
-from pose.zoo import hash_prefix_from_name
+    CONFIGS, DEFAULT_WEIGHTS, MMDET_ZOO, CascadeRCNN, CascadeRCNNDetector, batched_nms,
+    decode_boxes, grid_anchors, load_mmdet_checkpoint, padded_size, preprocess, resized_size,
+    resolve_weights)
+from pose.checkpoint_reader import CheckpointError
+from pose.downloads import hash_prefix_from_name
 
 FAVOURED = {0: 4.0, 2: 4.0, 7: 4.0}  # class -> logit boost in every stage (0 = person)
 
@@ -341,7 +342,7 @@ def test_zoo_table(monkeypatch):
     assert DEFAULT_WEIGHTS in MMDET_ZOO
     assert {e.box_ap for e in MMDET_ZOO.values()} == {44.5, 44.7}
     calls = []
-    monkeypatch.setattr("detectors.cascade_rcnn.download_checkpoint",
+    monkeypatch.setattr("detectors.cascade_rcnn.weights.fetch_to_cache",
                         lambda url, sha, progress=True: calls.append((url, sha)) or "file.pth")
     for name, entry in MMDET_ZOO.items():
         filename = entry.url.rsplit("/", 1)[1]

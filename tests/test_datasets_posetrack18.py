@@ -6,7 +6,7 @@ import pytest
 
 from helpers import shared_path
 from pose.datasets.posetrack18 import (PoseTrackAnnotationError, find_sequences,
-                                       read_posetrack18, read_sequences)
+                                       read_annotation_file, read_posetrack18, read_sequences)
 from pose.keypoints import POSETRACK18
 
 
@@ -64,6 +64,28 @@ def test_bad_files_give_clear_errors(tmp_path):
         read_posetrack18(bad)
     with pytest.raises(FileNotFoundError):
         find_sequences(tmp_path)
+
+
+def test_one_checked_reading_of_every_file(tmp_path):
+    file = read_annotation_file(_video(tmp_path))
+    assert [image["id"] for image in file.images] == [102, 100, 101]  # file order
+    assert list(file.by_image) == [101] and file.keypoint_names == list(POSETRACK18.names)
+    data = json.loads(_video(tmp_path).read_text())
+    del data["categories"]
+    del data["annotations"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    assert read_annotation_file(bad).keypoint_names == list(POSETRACK18.names)
+    with pytest.raises(PoseTrackAnnotationError, match="not a PoseTrack18 prediction file"):
+        read_annotation_file(bad, "PoseTrack18 prediction file", need_annotations=True)
+    data["annotations"] = [{"id": 7, "image_id": 999, "keypoints": []}]
+    bad.write_text(json.dumps(data))
+    with pytest.raises(PoseTrackAnnotationError, match="annotation 7 has image_id 999"):
+        read_posetrack18(bad)
+    data["annotations"] = [3]
+    bad.write_text(json.dumps(data))
+    with pytest.raises(PoseTrackAnnotationError, match="lists of objects"):
+        read_annotation_file(bad)
 
 
 def test_real_official_files_and_mmpose_single_file_agree():

@@ -12,6 +12,7 @@ import detectors
 from detectors.tiling import auto_grid, tile_regions
 from helpers import shared_path
 from pose.datasets.coco import read_rgb
+from pose.errors import MissingWeightsError
 
 ONNX = ["yolox_nano_8xb8-300e_humanart-40f6f0d0.onnx", "yolox_nano_coco80.onnx"]
 
@@ -140,7 +141,7 @@ def test_offline_published_weights_say_what_to_do(torch_home, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    monkeypatch.setattr("pose.downloads.urlopen", offline)
     with pytest.raises(Exception, match="put it at .*checkpoints/ssdlite320"):
         detectors.build_detector("ssdlite320_mobilenet_v3_large")
 
@@ -148,7 +149,7 @@ def test_offline_published_weights_say_what_to_do(torch_home, monkeypatch):
 def test_detection_files_by_id_name_and_frame_index():
     path = shared_path("data/posetrack18_sample/annotations/test_posetrack18_human_detections.json")
     names = shared_path("data/posetrack18_sample/annotations/test_posetrack18_val.json")
-    det = detectors.build_detector("file", weights=str(path), images=str(names))
+    det = detectors.build_detector("file", detections=str(path), images=str(names))
     entries = [e for e in json.loads(path.read_text()) if e["image_id"] == 10128340000]
     by_id = det.boxes_for(10128340000)
     assert len(by_id) == len(entries) and (np.diff(by_id[:, 4]) <= 0).all()
@@ -160,17 +161,19 @@ def test_detection_files_by_id_name_and_frame_index():
     np.testing.assert_array_equal(det.boxes_for(name), by_id)
     index = det.image_ids.index(10128340000)
     np.testing.assert_array_equal(det.boxes_for(f"#{index}"), by_id)
-    strict = detectors.build_detector("file", weights=str(path), score_threshold=0.9)
+    strict = detectors.build_detector("file", detections=str(path), score_threshold=0.9)
     assert (strict.boxes_for(10128340000)[:, 4] >= 0.9).all()
     frames = [np.zeros((4, 4, 3), np.uint8)] * len(det.image_ids)
     assert len(det.detect(frames)) == len(det.image_ids)
 
 
 def test_bad_frames_and_names_are_refused():
-    det = detectors.build_detector("file", weights=str(shared_path(
+    det = detectors.build_detector("file", detections=str(shared_path(
         "data/coco_sample/test_coco_det_AP_H_56.json")))
     with pytest.raises(ValueError, match="RGB uint8"):
         det.detect([np.zeros((4, 4), np.uint8)])
+    with pytest.raises(ValueError, match="detections=PATH"):
+        detectors.build_detector("file", weights="detections.json")
     with pytest.raises(TypeError, match="list of frames"):
         det.detect(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(KeyError, match="known"):
@@ -187,7 +190,7 @@ def test_cascade_rcnn_through_the_registry(torch_home, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    monkeypatch.setattr("pose.downloads.urlopen", offline)
     with pytest.raises(Exception, match="cascade_rcnn_x101_64x4d_fpn_20e_coco"):
         detectors.build_detector("cascade_rcnn", config="tiny")  # default: the published file
 
@@ -223,7 +226,7 @@ def test_published_yolox_is_downloaded_extracted_and_checked(torch_home, monkeyp
     # a corrupted archive content is refused and nothing is kept
     cached.unlink()
     _serve_published(monkeypatch, tmp_path, b"not an onnx file")
-    with pytest.raises(published.DetectorDownloadError, match="SHA-256"):
+    with pytest.raises(MissingWeightsError, match="SHA-256"):
         detectors.build_detector("yolox")
     assert not cached.exists()
 
@@ -231,13 +234,11 @@ def test_published_yolox_is_downloaded_extracted_and_checked(torch_home, monkeyp
 def test_published_yolox_offline_says_what_to_fetch(torch_home, monkeypatch):
     import urllib.error
 
-    from detectors import published
-
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "urlopen", offline)
-    with pytest.raises(published.DetectorDownloadError,
+    monkeypatch.setattr("pose.downloads.urlopen", offline)
+    with pytest.raises(MissingWeightsError,
                        match=r"(?s)yolox_nano_8xb8-300e_humanart-40f6f0d0.zip.*end2end.onnx.*"
                              r"--detector-weights"):
         detectors.build_detector("yolox")

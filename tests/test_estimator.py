@@ -90,11 +90,11 @@ def test_bgr_checkpoints_get_reversed_channels_then_imagenet_normalisation():
 
 
 def test_colour_order_follows_the_loaded_checkpoint(tmp_path, torch_home):
-    assert pose.get_checkpoint("pose_resnet_50_coco_256x192").color == "rgb"  # mmpose file
+    assert pose.get_published("pose_resnet_50_coco_256x192").color == "rgb"  # mmpose file
     model = pose.build_model("pose_resnet_18")
     assert TopDownEstimator(model).color == "rgb"
-    model.checkpoint = pose.CheckpointInfo(tmp_path, "official",
-                                           zoo_entry=pose.get_checkpoint(
+    model.loaded_weights = pose.LoadedWeights(tmp_path, "official",
+                                           published=pose.get_published(
                                                "pose_resnet_50_coco_256x192_official"))
     assert TopDownEstimator(model).color == "bgr"
     assert TopDownEstimator(model, color="rgb").color == "rgb"

@@ -87,6 +87,6 @@ def test_unknown_names_are_refused_with_the_known_ones():
 def test_registered_presets_have_published_default_weights():
     for name in pose.list_presets():
         preset = pose.get_preset(name)
-        entry = pose.get_checkpoint(preset.default_weights)
+        entry = pose.get_published(preset.default_weights)
         assert entry.arch == name.split("_384x288")[0].split("_mpii")[0]
         assert entry.input_size == preset.input_size and entry.num_joints == preset.num_joints

@@ -200,12 +200,10 @@ def test_oracle_needs_no_pose_network(tmp_path, monkeypatch, torch_home):
     nor loaded (here it is not in the empty cache and downloads fail)."""
     import urllib.error
 
-    import torch
-
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    monkeypatch.setattr("pose.downloads.urlopen", offline)
     out = tmp_path / "oracle"
     args = ["--data-root", str(shared_path(SAMPLE)), "--output", str(out), "--boxes", "gt",
             "--oracle", "--device", "cpu", "--sequences", SEQUENCES[1]]

@@ -49,7 +49,7 @@ def test_bf16_autocast_and_compile_options_run():
         optimize_for_inference(net, dtype=torch.int8)
 
 
-def test_benchmark_acceptance_reads_the_issue_targets_from_the_json_sections():
+def test_benchmark_acceptance_reads_the_targets_from_the_json_sections():
     from benchmarks.speed import EXTRA_SECTIONS, acceptance
 
     assert set(EXTRA_SECTIONS) == {"pipeline", "tracker_us_per_frame_20_people", "memory"}
@@ -114,7 +114,7 @@ def test_untraceable_networks_run_unfolded_with_a_warning():
 
 
 def test_benchmark_times_the_paths_in_turns():
-    from benchmarks.speed import time_interleaved
+    from benchmarks.speed_timing import time_interleaved
 
     calls = []
     times = time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
@@ -125,7 +125,7 @@ def test_benchmark_times_the_paths_in_turns():
 
 
 def test_the_reference_matmul_can_be_timed_again_by_name():
-    from benchmarks.speed import matmul_function, matmul_gflops
+    from benchmarks.speed_timing import matmul_function, matmul_gflops
 
     result = matmul_gflops(torch.device("cpu"), sizes=(64,), repeat=1)
     assert result["best"] in ("torch_64", "numpy_64")

@@ -96,9 +96,9 @@ def test_the_engine_is_chosen_by_device_and_onnxruntime_s_providers(monkeypatch)
     import detectors.torch_yolox as torch_yolox
 
     monkeypatch.setattr(torch_yolox, "TorchYoloxDetector", Recorded)
-    monkeypatch.setattr(detectors, "onnxruntime_has_cuda", lambda: False)
+    monkeypatch.setattr("pose.onnx_session.has_cuda_provider", lambda: False)
     assert isinstance(detectors.build_detector("yolox", weights=path, device="cuda"), Recorded)
-    monkeypatch.setattr(detectors, "onnxruntime_has_cuda", lambda: True)
+    monkeypatch.setattr("pose.onnx_session.has_cuda_provider", lambda: True)
     monkeypatch.setattr(OnnxYoloxDetector, "__init__", lambda self, *a, **k: None)
     assert isinstance(detectors.build_detector("yolox", weights=path, device="cuda"),
                       OnnxYoloxDetector)

@@ -277,12 +277,10 @@ def test_propagated_boxes_recover_a_missed_detection():
 def test_raft_offline_says_which_file(torch_home, monkeypatch, video_frame):
     import urllib.error
 
-    import torch
-
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    monkeypatch.setattr("pose.downloads.urlopen", offline)
     with pytest.raises(Exception, match="raft_small"):
         OpticalFlow("raft", max_side=128)(video_frame, video_frame)
 

@@ -14,7 +14,7 @@ from pose.training.loss import JointsMSELoss, JointsOHKMMSELoss
 from pose.training.records import PersonRecord
 from pose.training.schedule import WarmupMultiStepLR
 from pose.training.targets import gaussian_targets
-from pose.transforms import PIXEL_STD, box_to_center_scale
+from pose.transforms import SCALE_UNIT, box_to_center_scale
 
 INPUT = (64, 48)  # (h, w): heatmaps 16 x 12, stride 4
 # 17 well-separated colours, one per joint
@@ -107,8 +107,8 @@ def test_half_body_crops_one_half_and_keeps_joints_consistent(tmp_path):
     halves = set()
     for index in range(len(data)):
         crop, joints, aug = data.sample(index)
-        half_height = aug.scale[1] * PIXEL_STD / 2
-        assert half_height < record.scale[1] * PIXEL_STD / 2  # a smaller region than the body
+        half_height = aug.scale[1] * SCALE_UNIT / 2
+        assert half_height < record.scale[1] * SCALE_UNIT / 2  # a smaller region than the body
         inside = ((joints[:, 0] >= 0) & (joints[:, 0] < 48) & (joints[:, 1] >= 0)
                   & (joints[:, 1] < 64) & (joints[:, 2] > 0))
         side = upper if not aug.flip else upper[COCO.flip_indices]
@@ -202,7 +202,7 @@ def test_per_sample_centre_shift_follows_mmpose_probability_and_range():
                                          rng).center - center for _ in range(draws)])
     moved = np.any(shifts != 0, axis=1)
     assert abs(moved.mean() - 0.3) < 0.015  # 4.7 standard deviations
-    relative = shifts[moved] / (0.16 * scale * PIXEL_STD)
+    relative = shifts[moved] / (0.16 * scale * SCALE_UNIT)
     assert np.abs(relative).max() <= 1 + 1e-5 and np.abs(relative).max() > 0.99
     for axis in range(2):  # uniform: a quarter of the shifts in each quarter of [-1, 1]
         counts = np.histogram(relative[:, axis], bins=4, range=(-1, 1))[0] / moved.sum()
@@ -238,7 +238,7 @@ def test_half_body_replaces_and_flip_mirrors_the_shifted_centre(tmp_path):
         if aug.flip:
             source = flip_joints(source, image_width, COCO.flip_pairs)
             center[0] = image_width - 1 - center[0]
-        zoom = INPUT[1] / (aug.scale[0] * PIXEL_STD)
+        zoom = INPUT[1] / (aug.scale[0] * SCALE_UNIT)
         labelled = source[:, 2] > 0
         expected = (source[labelled, :2] - center) * zoom + [INPUT[1] / 2, INPUT[0] / 2]
         np.testing.assert_allclose(joints[labelled, :2], expected, atol=1e-3)

@@ -64,10 +64,10 @@ class OpticalFlow:
 
         if self._raft is None:
             from pose.checkpoint_reader import read_checkpoint
-            from pose.checkpoints import download_checkpoint
+            from pose.downloads import fetch_to_cache
 
             model = raft_small(weights=None)
-            path = download_checkpoint(Raft_Small_Weights.DEFAULT.url)
+            path = fetch_to_cache(Raft_Small_Weights.DEFAULT.url)
             model.load_state_dict(read_checkpoint(path))
             self._raft = model.eval().to(self.device)
         h, w = prev.shape[:2]

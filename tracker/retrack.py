@@ -13,7 +13,6 @@ that would overwrite the input files is refused.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -21,6 +20,7 @@ from typing import List, Optional
 import numpy as np
 from tqdm import tqdm
 
+from pose.datasets.posetrack18 import PoseTrackAnnotationError, read_annotation_file
 from pose.errors import BadInputError, MissingFileError, report_errors
 from pose.keypoints import get_keypoint_set
 from pose.safe_output import check_outputs, write_json_atomic
@@ -31,21 +31,16 @@ from .tracker import PoseTracker, TrackerConfig
 
 
 def read_predictions(path: Path) -> dict:
-    """A prediction file's content, checked to be a PoseTrack18 object;
-    :class:`pose.errors.BadInputError` names the file and what is wrong."""
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{path}: malformed JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images", []), list) \
-            or not isinstance(data.get("annotations", []), list):
-        raise BadInputError(f"{path}: not a PoseTrack18 prediction file (expected an object "
-                            f"with 'images' and 'annotations' lists, found {type(data).__name__})")
-    for ann in data.get("annotations", []):
-        if not isinstance(ann, dict) or "image_id" not in ann or "keypoints" not in ann:
-            what = ann.get("id") if isinstance(ann, dict) else repr(ann)
-            raise BadInputError(f"{path}: annotation {what} needs 'image_id' and 'keypoints'")
-    return data
+    """A prediction file's content, checked to be a PoseTrack18 object
+    (:func:`pose.datasets.posetrack18.read_annotation_file`) whose annotations have keypoints;
+    :class:`PoseTrackAnnotationError` (a user error) names the file and what is wrong."""
+    file = read_annotation_file(path, "PoseTrack18 prediction file")
+    for people in file.by_image.values():
+        for ann in people:
+            if "keypoints" not in ann:
+                raise PoseTrackAnnotationError(f"{path}: annotation {ann.get('id')} needs "
+                                               "'image_id' and 'keypoints'")
+    return file.data
 
 
 def retrack_file(data: dict, config: TrackerConfig) -> dict:

@@ -25,11 +25,10 @@ from typing import Dict, Iterable, Iterator, List, Optional
 import numpy as np
 
 from apps.posetrack_json import category
+from pose.datasets.posetrack18 import PoseTrackAnnotationError
 from pose.errors import report_errors
-from pose.safe_output import check_outputs, write_json_atomic
 from pose.keypoints import POSETRACK18
-
-from .files import PoseTrackFormatError
+from pose.safe_output import check_outputs, write_json_atomic
 
 
 def prediction_file(gt: dict, poses: Dict[int, List[dict]]) -> dict:
@@ -53,14 +52,15 @@ def prediction_file(gt: dict, poses: Dict[int, List[dict]]) -> dict:
 def _load_json(path: Path, what: str, kind: type = dict):
     """The JSON content of ``path``, checked to be a ``kind`` (a PoseTrack18 object: a dict)."""
     if not path.is_file():
-        raise PoseTrackFormatError(f"{path}: {what} not found")
+        raise PoseTrackAnnotationError(f"{path}: {what} not found")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise PoseTrackFormatError(f"{path}: malformed JSON ({exc})") from None
+        raise PoseTrackAnnotationError(f"{path}: malformed JSON ({exc})") from None
     if not isinstance(data, kind):
-        raise PoseTrackFormatError(f"{path}: expected a JSON {'object' if kind is dict else 'list'}"
-                                   f" as the {what}, found {type(data).__name__}")
+        raise PoseTrackAnnotationError(
+            f"{path}: expected a JSON {'object' if kind is dict else 'list'} as the {what}, "
+            f"found {type(data).__name__}")
     return data
 
 
@@ -72,7 +72,7 @@ def from_coco_results(results: Iterable[dict], gt_dir: Path, out_dir: Path) -> i
     used = 0
     gt_files = sorted(Path(gt_dir).glob("*.json"))
     if not gt_files:
-        raise PoseTrackFormatError(f"{gt_dir}: no *.json GT files")
+        raise PoseTrackAnnotationError(f"{gt_dir}: no *.json GT files")
     for gt_path in gt_files:
         gt = _load_json(gt_path, "GT file")
         poses = {}
@@ -126,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     """The conversion ``main`` asked for; a record without a needed field is a
-    :class:`PoseTrackFormatError` naming the inputs."""
+    :class:`PoseTrackAnnotationError` naming the inputs."""
     if args.source == "coco":
         gt_files = sorted(Path(args.gt).glob("*.json"))
         check_outputs([("--output", args.output / p.name) for p in gt_files],
@@ -149,12 +149,12 @@ def _convert(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _fields_of(*paths: Path) -> Iterator[None]:
-    """A missing field (KeyError) while reading ``paths`` becomes a PoseTrackFormatError."""
+    """A missing field (KeyError) while reading ``paths`` becomes a PoseTrackAnnotationError."""
     try:
         yield
     except KeyError as exc:
-        raise PoseTrackFormatError(f"{' or '.join(map(str, paths))}: a record lacks the field "
-                                   f"{exc}") from None
+        raise PoseTrackAnnotationError(f"{' or '.join(map(str, paths))}: a record lacks the "
+                                       f"field {exc}") from None
 
 
 if __name__ == "__main__":

@@ -5,28 +5,24 @@ A file has ``images`` (``id``, ``file_name``, optional ``ignore_regions_x/y``), 
 per-joint ``scores`` for predictions) and ``categories`` (the keypoint names). As poseval does:
 joints are mapped to its 15 by *name* using the file's own ``categories`` (ears dropped,
 ``head_bottom`` is poseval's neck); a joint at (0, 0) with visibility 0 is absent; missing or empty
-``scores`` become -9999; frames are the ``images`` in file order.
+``scores`` become -9999; frames are the ``images`` in file order. Files are read and checked by
+:func:`pose.datasets.posetrack18.read_annotation_file`.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy as np
 
-from pose.errors import BadInputError
-from pose.keypoints import POSETRACK15, POSETRACK18
+from pose.datasets.posetrack18 import PoseTrackAnnotationError, read_annotation_file
+from pose.keypoints import POSETRACK15
 
 NUM_JOINTS = 15
 MIN_SCORE = -9999.0  # poseval's score for joints without one
 # poseval's landmark names: POSETRACK15 with neck called head_bottom, as in the files.
 _POSEVAL_NAMES = [n.replace("neck", "head_bottom") for n in POSETRACK15.names]
-
-
-class PoseTrackFormatError(BadInputError):
-    """A PoseTrack18 file that cannot be evaluated; the message names the file."""
 
 
 @dataclass
@@ -60,17 +56,13 @@ class Frame:
                      self.track_ids[keep], self.head_size[keep], self.ignore_regions)
 
 
-def _slot_table(data: dict, path: Path) -> List[Optional[int]]:
-    """For each keypoint slot of the file, its poseval joint index (None: not evaluated)."""
-    categories = data.get("categories")
-    if categories:
-        names = categories[0].get("keypoints", [])
-    else:  # files without categories (common in prediction files): the standard layout
-        names = list(POSETRACK18.names)
+def _slot_table(names: List[str], path: Path) -> List[Optional[int]]:
+    """For each keypoint slot of the file (``names``), its poseval joint index (None: not
+    evaluated)."""
     table = [(_POSEVAL_NAMES.index(n) if n in _POSEVAL_NAMES else None) for n in names]
     missing = [n for n in _POSEVAL_NAMES if _POSEVAL_NAMES.index(n) not in table]
     if missing:
-        raise PoseTrackFormatError(f"{path}: categories[0].keypoints lacks {', '.join(missing)}")
+        raise PoseTrackAnnotationError(f"{path}: categories[0].keypoints lacks {', '.join(missing)}")
     return table
 
 
@@ -89,13 +81,13 @@ def _person_arrays(people: List[dict], table: List[Optional[int]], slots: np.nda
         kp = kp.reshape(n, len(table), 3)[:, slots]
         tracks = np.asarray([a["track_id"] for a in people], dtype=np.int64)
     except (KeyError, ValueError, TypeError) as exc:
-        raise PoseTrackFormatError(
+        raise PoseTrackAnnotationError(
             f"{path}: people of image {image.get('id')} need 'track_id' and {len(table)}x3 "
             f"'keypoints' ({exc})") from None
     not_finite = ~np.isfinite(kp).all(axis=(1, 2))
     if not_finite.any():
         ann = people[int(np.argmax(not_finite))]
-        raise PoseTrackFormatError(f"{path}: annotation {ann.get('id', '?')} of image "
+        raise PoseTrackAnnotationError(f"{path}: annotation {ann.get('id', '?')} of image "
                                    f"{image.get('id')} has NaN or infinite keypoints")
     xy[:, targets] = kp[..., :2]
     present[:, targets] = ~((kp[..., 0] == 0) & (kp[..., 1] == 0) & (kp[..., 2] == 0))
@@ -103,19 +95,19 @@ def _person_arrays(people: List[dict], table: List[Optional[int]], slots: np.nda
         joint_scores = ann.get("scores")
         if joint_scores:  # poseval: an empty list counts as missing
             if len(joint_scores) != len(table):
-                raise PoseTrackFormatError(
+                raise PoseTrackAnnotationError(
                     f"{path}: annotation {ann.get('id', p)} has {len(joint_scores)} scores for "
                     f"{len(table)} keypoints")
             values = np.asarray(joint_scores, dtype=np.float64)
             if not np.isfinite(values).all():
-                raise PoseTrackFormatError(f"{path}: annotation {ann.get('id', p)} of image "
+                raise PoseTrackAnnotationError(f"{path}: annotation {ann.get('id', p)} of image "
                                            f"{image.get('id')} has NaN or infinite scores")
             scores[p, targets] = values[slots]
     if ground_truth:
         try:
             boxes = np.asarray([a["bbox_head"] for a in people], dtype=np.float64)
         except KeyError:
-            raise PoseTrackFormatError(f"{path}: a GT annotation of image {image.get('id')} has "
+            raise PoseTrackAnnotationError(f"{path}: a GT annotation of image {image.get('id')} has "
                                        "no 'bbox_head'") from None
         x2, y2 = boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]  # poseval's x2 = x + w
         head = 0.6 * np.sqrt((x2 - boxes[:, 0]) ** 2 + (y2 - boxes[:, 1]) ** 2)
@@ -124,37 +116,17 @@ def _person_arrays(people: List[dict], table: List[Optional[int]], slots: np.nda
 
 def load_frames(path: Path, ground_truth: bool) -> List[Frame]:
     """All frames of one PoseTrack18 file, in ``images`` order."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise PoseTrackFormatError(f"{path}: malformed JSON ({exc})") from None
-    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
-        raise PoseTrackFormatError(f"{path}: not a PoseTrack18 file (needs 'images' and "
-                                   "'annotations')")
-    if not isinstance(data["images"], list) or not isinstance(data["annotations"], list) \
-            or not all(isinstance(x, dict) for x in data["images"] + data["annotations"]):
-        raise PoseTrackFormatError(f"{path}: 'images' and 'annotations' must be lists of "
-                                   "objects")
-    table = _slot_table(data, path)
+    file = read_annotation_file(path, need_annotations=True)
+    table = _slot_table(file.keypoint_names, path)
     slots = np.array([i for i, t in enumerate(table) if t is not None])
     targets = np.array([t for t in table if t is not None])
-    image_ids = {image.get("id") for image in data["images"]}
-    by_image = {}
-    for k, ann in enumerate(data["annotations"]):
-        if ann.get("image_id") not in image_ids:
-            raise PoseTrackFormatError(
-                f"{path}: annotation {ann.get('id', f'#{k}')} has image_id "
-                f"{ann.get('image_id')!r}, which is no image of the file (a result computed "
-                "without it would be wrong)")
-        by_image.setdefault(ann.get("image_id"), []).append(ann)
     frames = []
-    for image in data["images"]:
-        people = by_image.get(image.get("id"), [])
+    for image in file.images:
+        people = file.by_image.get(image["id"], [])
         xy, present, scores, tracks, head = _person_arrays(people, table, slots, targets, path,
                                                            image, ground_truth)
         if not ground_truth and len(np.unique(tracks)) != len(tracks):
-            raise PoseTrackFormatError(f"{path}: track ids repeat within frame "
+            raise PoseTrackAnnotationError(f"{path}: track ids repeat within frame "
                                        f"{image.get('file_name', image.get('id'))}")
         regions = []
         if ground_truth and people:
@@ -169,11 +141,11 @@ def load_frames(path: Path, ground_truth: bool) -> List[Frame]:
 def load_sequence(gt_path: Path, pred_path: Path) -> Tuple[List[Frame], List[Frame]]:
     """GT and prediction frames of one video, checked to pair up frame by frame."""
     if not pred_path.is_file():
-        raise PoseTrackFormatError(f"{pred_path}: prediction file missing (one file per GT "
+        raise PoseTrackAnnotationError(f"{pred_path}: prediction file missing (one file per GT "
                                    f"video, same name as {gt_path.name})")
     gt = load_frames(gt_path, ground_truth=True)
     pred = load_frames(pred_path, ground_truth=False)
     if len(gt) != len(pred):
-        raise PoseTrackFormatError(f"{pred_path}: {len(pred)} frames but the GT has {len(gt)} "
+        raise PoseTrackAnnotationError(f"{pred_path}: {len(pred)} frames but the GT has {len(gt)} "
                                    "(predictions need every GT image, in the same order)")
     return gt, pred

@@ -62,9 +62,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pose.datasets.posetrack18 import PoseTrackAnnotationError
+
 from ..clear_mot import MotAccumulator, MotCounts
 from . import legacy_argsort
-from .files import NUM_JOINTS, Frame, PoseTrackFormatError, load_sequence
+from .files import NUM_JOINTS, Frame, load_sequence
 
 DIST_THRESHOLD = 0.5
 MAX_TRACK_ID = 10000
@@ -264,12 +266,12 @@ def evaluate_folders(gt_dir: Path, pred_dir: Path, per_sequence: bool = False,
     ``legacy_ties``: rank equal scores as poseval under numpy 1.x (see :mod:`.legacy_argsort`)."""
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     if not gt_dir.is_dir():
-        raise PoseTrackFormatError(f"{gt_dir}: GT folder not found")
+        raise PoseTrackAnnotationError(f"{gt_dir}: GT folder not found")
     if not pred_dir.is_dir():
-        raise PoseTrackFormatError(f"{pred_dir}: prediction folder not found")
+        raise PoseTrackAnnotationError(f"{pred_dir}: prediction folder not found")
     gt_files = [Path(p) for p in glob.glob(os.path.join(str(gt_dir), "*.json"))]
     if not gt_files:
-        raise PoseTrackFormatError(f"{gt_dir}: no *.json GT files")
+        raise PoseTrackAnnotationError(f"{gt_dir}: no *.json GT files")
     from tqdm import tqdm
 
     sequences, names = [], []
@@ -277,7 +279,7 @@ def evaluate_folders(gt_dir: Path, pred_dir: Path, per_sequence: bool = False,
         gt, pred = load_sequence(gt_path, pred_dir / gt_path.name)
         for frame in gt + pred:
             if len(frame.track_ids) and frame.track_ids.max() >= MAX_TRACK_ID:
-                raise PoseTrackFormatError(f"{gt_path.name}: track ids must be below "
+                raise PoseTrackAnnotationError(f"{gt_path.name}: track ids must be below "
                                            f"{MAX_TRACK_ID} (poseval's limit)")
         sequences.append(prepare_sequence(gt, pred, i * MAX_TRACK_ID))
         names.append(gt_path.stem)

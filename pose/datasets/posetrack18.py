@@ -12,13 +12,17 @@ told apart by ``vid_id`` (or the folder of ``file_name``). Conventions of what i
 * boxes are ``[4]`` float64 ``x1, y1, x2, y2`` pixels, ``x2 = x + w`` of the file's ``[x, y, w,
   h]`` (no ``+1``); ``head_box`` likewise from ``bbox_head``.
 * ``file_name`` is as stored, relative to the dataset root (``images/val/<seq>/000000.jpg``).
+
+Every PoseTrack18 file hrtrack reads (annotations, predictions to evaluate or re-track) goes
+through :func:`read_annotation_file`, which checks the structure and indexes the annotations by
+image; :func:`read_posetrack18` builds sequences of people from it.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -31,7 +35,73 @@ NUM_SLOTS = POSETRACK18.num_joints
 
 
 class PoseTrackAnnotationError(BadInputError):
-    """A PoseTrack18 annotation file that cannot be read; the message names the file."""
+    """A PoseTrack18 file (annotations or predictions) that cannot be read or used; the message
+    names the file."""
+
+
+@dataclass
+class AnnotationFile:
+    """A PoseTrack18 JSON file as stored, checked by :func:`read_annotation_file`.
+
+    Attributes:
+        path: the file.
+        data: its whole content (``images``, ``annotations``, ``categories``...).
+        by_image: the ``annotations`` entries by ``image_id``, in file order (every ``image_id``
+            is the ``id`` of one of the ``images``).
+        keypoint_names: the names of the file's keypoint slots: ``categories[0].keypoints``, or
+            the standard PoseTrack18 names when the file does not list them.
+    """
+
+    path: Path
+    data: dict
+    by_image: Dict[Any, List[dict]]
+    keypoint_names: List[str]
+
+    @property
+    def images(self) -> List[dict]:
+        """The ``images`` entries, in file order."""
+        return self.data["images"]
+
+    @property
+    def categories(self) -> list:
+        return self.data.get("categories") or []
+
+
+def read_annotation_file(path: Union[str, os.PathLike], what: str = "PoseTrack18 file",
+                         need_annotations: bool = False) -> AnnotationFile:
+    """Reads and checks a PoseTrack18 JSON file: an object whose ``images`` (each with an
+    ``id``) and ``annotations`` (each with the ``image_id`` of one of those images) are lists of
+    objects; ``annotations`` may be absent unless ``need_annotations``.
+
+    Raises:
+        FileNotFoundError: no such file (the message calls it ``what``).
+        PoseTrackAnnotationError: not JSON, or not a PoseTrack18 file; names the file.
+    """
+    path = Path(path)
+    data = load_json(path, what, PoseTrackAnnotationError)
+    annotations = data.get("annotations", None if need_annotations else []) \
+        if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
+            or not isinstance(annotations, list) \
+            or not all(isinstance(x, dict) for x in data["images"] + annotations):
+        raise PoseTrackAnnotationError(
+            f"{path}: not a {what} (expected an object with 'images' and 'annotations' lists "
+            f"of objects, found {type(data).__name__})")
+    if any("id" not in image for image in data["images"]):
+        raise PoseTrackAnnotationError(f"{path}: an image has no 'id'")
+    image_ids = {image["id"] for image in data["images"]}
+    by_image: Dict[Any, List[dict]] = {}
+    for k, ann in enumerate(annotations):
+        if ann.get("image_id") not in image_ids:
+            raise PoseTrackAnnotationError(
+                f"{path}: annotation {ann.get('id', f'#{k}')} has image_id "
+                f"{ann.get('image_id')!r}, which is no image of the file (a result computed "
+                "without it would be wrong)")
+        by_image.setdefault(ann["image_id"], []).append(ann)
+    categories = data.get("categories") or []
+    names = categories[0].get("keypoints") if categories and isinstance(categories[0], dict) \
+        else None
+    return AnnotationFile(path, data, by_image, list(names or POSETRACK18.names))
 
 
 @dataclass
@@ -138,21 +208,12 @@ def read_sequences(source: Union[str, os.PathLike]) -> List["PoseTrackSequence"]
 def read_posetrack18(path: Union[str, os.PathLike]) -> List[PoseTrackSequence]:
     """Reads a PoseTrack18 annotation file: an official per-video file gives one sequence,
     mmpose's single file one per video (in order of first appearance)."""
-    path = Path(path)
-    data = load_json(path, "PoseTrack18 annotation file", PoseTrackAnnotationError)
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise PoseTrackAnnotationError(f"{path}: not a PoseTrack18 file (needs 'images', "
-                                       "'annotations' and 'categories')")
-    categories = data.get("categories") or []
-    slots = _slot_order(categories, path)
+    file = read_annotation_file(path, "PoseTrack18 annotation file")
+    path, by_image, categories = file.path, file.by_image, file.categories
+    slots = _slot_order(file.keypoint_names, path)
     groups: Dict[str, List[dict]] = {}
-    for image in data["images"]:
-        if "id" not in image:
-            raise PoseTrackAnnotationError(f"{path}: an image has no 'id'")
+    for image in file.images:
         groups.setdefault(_sequence_name(image, path), []).append(image)
-    by_image: Dict[int, List[dict]] = {}
-    for ann in data.get("annotations") or []:
-        by_image.setdefault(ann.get("image_id"), []).append(ann)
     sequences = []
     for name, images in groups.items():
         frames = sorted((_image(raw, k, by_image) for k, raw in enumerate(images)),
@@ -191,11 +252,8 @@ def _image(raw: dict, position: int, by_image: Dict[int, List[dict]]) -> PoseTra
         ignore_regions_y=raw.get("ignore_regions_y") or [], raw=raw)
 
 
-def _slot_order(categories: list, path: Path) -> np.ndarray:
+def _slot_order(names: List[str], path: Path) -> np.ndarray:
     """``[17]``: POSETRACK18 slot ``i`` is the file's keypoint ``order[i]``."""
-    names = categories[0].get("keypoints") if categories else None
-    if not names:
-        return np.arange(NUM_SLOTS)
     missing = [n for n in POSETRACK18.names if n not in names]
     if missing or len(names) != NUM_SLOTS:
         raise PoseTrackAnnotationError(

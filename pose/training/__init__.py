@@ -12,7 +12,7 @@ Runnable recipes live in ``benchmarks`` (``python -m benchmarks.coco.train``,
 ``python -m benchmarks.posetrack18.finetune``).
 """
 from .augment import AugmentConfig
-from .checkpoint import load_training_checkpoint
+from .state import load_training_state
 from .dataset import TopDownTrainingSet
 from .distributed import DistributedContext, cleanup_distributed, init_distributed
 from .engine import TrainConfig, Trainer, TrainResult
@@ -26,5 +26,5 @@ from .weights import init_official, load_backbone
 __all__ = ["AugmentConfig", "TopDownTrainingSet", "TrainConfig", "Trainer", "TrainResult",
            "JointsMSELoss", "JointsOHKMMSELoss", "build_loss", "accuracy", "PersonRecord",
            "coco_records", "mpii_records", "posetrack18_records", "WarmupMultiStepLR",
-           "gaussian_targets", "init_official", "load_backbone", "load_training_checkpoint",
+           "gaussian_targets", "init_official", "load_backbone", "load_training_state",
            "DistributedContext", "init_distributed", "cleanup_distributed"]

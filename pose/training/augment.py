@@ -25,7 +25,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..transforms import PIXEL_STD
+from ..transforms import SCALE_UNIT
 
 # Joints whose names contain one of these are "lower body" for the half-body augmentation; this
 # reproduces the official upper/lower split of COCO (hips and below) and MPII (pelvis, hips, legs).
@@ -119,7 +119,7 @@ def half_body_region(joints: np.ndarray, upper: np.ndarray, aspect_ratio: float,
         h = w / aspect_ratio
     elif w < aspect_ratio * h:
         w = h * aspect_ratio
-    scale = np.array([w / PIXEL_STD, h / PIXEL_STD], dtype=np.float32) * HALF_BODY_PADDING
+    scale = np.array([w / SCALE_UNIT, h / SCALE_UNIT], dtype=np.float32) * HALF_BODY_PADDING
     return center, scale
 
 
@@ -141,7 +141,7 @@ def shift_center(center: np.ndarray, scale: np.ndarray, factor: float, prob: flo
     ``uniform(-1, 1, 2) * factor * scale * 200`` pixels. Returns ``[2]`` float32."""
     center = np.array(center, dtype=np.float32)
     if rng.random() < prob:
-        center += rng.uniform(-1, 1, 2) * factor * np.asarray(scale) * PIXEL_STD
+        center += rng.uniform(-1, 1, 2) * factor * np.asarray(scale) * SCALE_UNIT
     return center
 
 

@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ..errors import BadInputError
-from .checkpoint import load_training_checkpoint, rng_state, save_atomic, set_rng_state
+from .state import TrainingState, load_training_state, rng_state, save_atomic, set_rng_state
 from .distributed import DistributedContext
 from .loss import build_loss
 from .metrics import accuracy_from_counts, joint_hits
@@ -241,15 +241,15 @@ class Trainer:
             self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
             if self.context.distributed else self.model)
 
-    # --- checkpoints -------------------------------------------------------------------------
-    def _state(self, epoch: int, best: Optional[dict]) -> dict:
+    # --- training states ---------------------------------------------------------------------
+    def _state(self, epoch: int, best: Optional[dict]) -> TrainingState:
         return {"state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
                 "epoch": epoch, "best": best, "rng": rng_state(), "meta": self.meta}
 
     def _restore(self, path: Union[str, Path]) -> Tuple[int, Optional[dict]]:
-        state = load_training_checkpoint(path)
+        state = load_training_state(path)
         saved = (state.get("meta") or {}).get("train") or {}
         changed = sorted(k for k, v in dataclasses.asdict(self.config).items()
                          if k not in RESUMABLE_CHANGES and k in saved

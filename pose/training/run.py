@@ -47,7 +47,7 @@ def build_network(recipe: Recipe, layout: KeypointSet, weights: Optional[str] = 
     if weights:
         from ..checkpoints import load_checkpoint
 
-        model.checkpoint = load_checkpoint(model, weights)
+        model.loaded_weights = load_checkpoint(model, weights)
     return model
 
 

@@ -1,7 +1,8 @@
-"""Training checkpoints: everything needed to continue a run exactly, written atomically.
+"""Training states: everything needed to continue a run exactly, saved atomically.
 
-A checkpoint is a dict with ``state_dict`` (the model's weights, so that
-:func:`pose.load_checkpoint` and ``build_model(..., weights=path)`` read it like any checkpoint),
+A :data:`TrainingState` is a dict with ``state_dict`` (the model's weights, so that
+:func:`pose.load_checkpoint` and ``build_model(..., weights=path)`` read its file like any
+checkpoint),
 ``optimizer``, ``scheduler``, ``scaler`` (or None), ``epoch`` (epochs completed), ``best``,
 ``rng`` (torch, CUDA, numpy and Python generator states) and ``meta`` (model preset and
 configuration). Only tensors and plain Python values are stored: it loads with
@@ -21,16 +22,18 @@ from ..safe_output import atomic_path
 from ..checkpoint_reader import CheckpointError, read_checkpoint
 from ..errors import MissingFileError
 
+TrainingState = Dict[str, Any]
+
 
 def save_atomic(obj: Any, path: Union[str, os.PathLike]) -> None:
     """``torch.save`` through :func:`pose.safe_output.atomic_path`: an interrupted write never
-    leaves a truncated checkpoint."""
+    leaves a truncated file."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
-def load_training_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, Any]:
-    """Reads a checkpoint written by the training engine (on the CPU)."""
+def load_training_state(path: Union[str, os.PathLike]) -> TrainingState:
+    """Reads the training state the training engine saved at ``path`` (onto the CPU)."""
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"checkpoint to resume from not found: {path}")
