@@ -24,10 +24,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) 
     if detector:
         group.add_argument("--detector", default=None,
                            help="person detector (default: yolox on CPU, "
-                                "fasterrcnn_resnet50_fpn_v2 on CUDA; see README)")
+                                "fasterrcnn_resnet50_fpn_v2 on CUDA; file: boxes from a "
+                                "detection JSON; see docs/detectors.md)")
         group.add_argument("--detector-weights", default=None,
-                           help="detector file (ONNX file, state dict or mmdet checkpoint); "
-                                "default: the published weights, downloaded once")
+                           help="detector file (ONNX file, state dict or mmdet checkpoint; "
+                                "with --detector file the detection JSON); default: the "
+                                "published weights, downloaded once")
         group.add_argument("--box-threshold", type=float,
                            default=TrackerConfig.box_threshold,
                            help="score of a confident person box (default %(default)s); weaker "
@@ -43,7 +45,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, detector: bool = True) 
                             "with onnxruntime (exported to ONNX on first use, a few seconds, "
                             "then cached) or, on CUDA, as fp16 CUDA graphs (cudagraph); auto "
                             "(default): cudagraph on CUDA, onnxruntime on CPU when installed, "
-                            "else PyTorch (see docs/gpu.md and README's Speed)")
+                            "else PyTorch (see docs/speed.md and docs/gpu.md)")
     group.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if "
                                                       "available)")
     group.add_argument("--no-flip", action="store_true",

@@ -232,7 +232,6 @@ def is_complete(path: Union[str, Path]) -> bool:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m apps.posetrack_json",
         description="Turn the partial results of a run that was stopped (OUT.json.partial.jsonl) "
                     "into the PoseTrack18 JSON (OUT.json).")
     parser.add_argument("partial", type=Path, help="the .partial.jsonl file")

@@ -46,7 +46,7 @@ from pose.safe_output import check_outputs, partial_name, write_bytes_atomic
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Track the poses of everyone in videos (rendered video + PoseTrack18 JSON "
-                    "each).")
+                    "each). Several videos, folders, resuming and torchrun: docs/cli.md.")
     parser.add_argument("videos", nargs="+", metavar="VIDEO",
                         help="input videos (any format FFmpeg/PyAV reads) or folders of videos; "
                              "several need --output-dir")

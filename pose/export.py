@@ -139,8 +139,7 @@ def _load(name: str, weights: Optional[str]) -> nn.Module:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pose.export",
-                                     description="Export a pose network to ONNX and check it "
+    parser = argparse.ArgumentParser(description="Export a pose network to ONNX and check it "
                                      "with onnxruntime.")
     parser.add_argument("model", help="preset (hrnet_w32, pose_resnet_50...) or published "
                         "checkpoint name")

@@ -257,7 +257,7 @@ class Trainer:
         if changed:
             warnings.warn(f"resuming {path} with other settings than it was trained with "
                           f"({', '.join(changed)}): the schedule keeps the saved ones and the run "
-                          "is no longer exact", stacklevel=3)
+                          "is not an exact continuation", stacklevel=3)
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
