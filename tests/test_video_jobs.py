@@ -19,7 +19,7 @@ DETECTOR = "data/detectors/yolox_nano_8xb8-300e_humanart-40f6f0d0.onnx"
 def _boxes_only():
     pytest.importorskip("onnxruntime")
     return ["--pose-model", "none", "--detector", "yolox", "--detector-weights",
-            str(shared_path(DETECTOR)), "--device", "cpu", "--quiet", "--no-overlap"]
+            str(shared_path(DETECTOR)), "--device", "cpu", "--quiet"]
 
 
 def _tiny_video(path, frames=3):
