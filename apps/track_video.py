@@ -39,7 +39,7 @@ from apps.frame_loop import FrameLoop, View, interrupted, open_outputs
 from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position
 from apps.video_jobs import plan_jobs, several_videos
 from pose.distributed import rank_device, rank_info, shard
-from pose.errors import BadInputError, HrtrackError, report_errors
+from pose.errors import BadInputError, report_errors
 from pose.safe_output import check_outputs, partial_name, write_bytes_atomic
 
 
@@ -160,8 +160,9 @@ def track(args: argparse.Namespace) -> int:
 def run_jobs(args: argparse.Namespace) -> int:
     """Tracks every video of the options into ``--output-dir``: all checked first, then this
     process's share (torchrun) of those not complete, one after the other with the models
-    loaded once. A video that fails with a user error is reported and the next one runs; the
-    exit code is the worst of the videos' (Ctrl-C stops at once, 130)."""
+    loaded once. A video that cannot be read is reported and the next one runs (any other
+    error stops the run); the exit code is the worst of the videos' (Ctrl-C stops at once,
+    130)."""
     jobs = plan_jobs(args)
     check_model_options(args)
     for job in jobs:
@@ -183,7 +184,7 @@ def run_jobs(args: argparse.Namespace) -> int:
         print(f"[{number}/{len(todo)}] {job.video}", file=sys.stderr)
         try:
             code = run(job.options(args), loaded=loaded)
-        except HrtrackError as exc:
+        except VideoError as exc:  # this video's own problem: the others may run
             print(f"error: {exc}", file=sys.stderr)
             code = 2
         if code == 130:

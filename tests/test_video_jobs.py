@@ -171,3 +171,14 @@ def test_output_dir_next_to_the_videos_overwrites_none(clips, capsys):
 def test_overwrite_needs_an_output_dir(clips):
     with pytest.raises(SystemExit):
         track_video.parse_args([str(clips / "a.mp4"), "--overwrite"])
+
+
+def test_an_unreadable_video_is_reported_and_the_others_run(clips, tmp_path, capsys):
+    (clips / "broken.mp4").write_bytes(b"not a video")
+    out = tmp_path / "out"
+    code, err = _run(capsys, [str(clips), "--output-dir", str(out), "--no-video",
+                              *_boxes_only()])
+    assert code == 2
+    assert [line for line in err.splitlines() if line.startswith("error:")][0].find(
+        "broken.mp4") > 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "b.json", "c.json"]
