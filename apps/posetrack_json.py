@@ -12,7 +12,10 @@ evaluator (``python -m benchmarks.posetrack18.evaluate``) reads:
   confidences), ``bbox`` ([x, y, w, h] pixels of the person box), ``score`` (the box's score);
   when tracking boxes alone (``--pose-model none``) there are no ``keypoints`` and ``scores``;
 - ``categories``: the person category with the joint ``keypoints`` names and ``skeleton``
-  (1-based pairs, as in the PoseTrack18 and COCO files).
+  (1-based pairs, as in the PoseTrack18 and COCO files);
+- ``info``: the video's name, frame rate and the run's options; ``complete`` (written by
+  ``hrtrack track``): whether the run reached the end of the frames it was asked for (false
+  after Ctrl-C or a video that breaks off).
 
 While running, every frame is appended as one JSON line to ``<output>.partial.jsonl`` (claimed by
 the run: a second run writing the same output is refused); at the end (also after Ctrl-C or a
@@ -31,7 +34,8 @@ from typing import List, Optional, Union
 
 import numpy as np
 
-from pose.safe_output import OutputError, claim, write_failure, write_json_atomic
+from pose.errors import BadInputError, UnreadableFileError, report_errors
+from pose.safe_output import claim, write_failure, write_json_atomic
 from pose.keypoints import KeypointSet, get_keypoint_set
 
 
@@ -87,8 +91,8 @@ class PoseTrackJsonWriter:
                  info: Optional[dict] = None) -> None:
         self.path = Path(path)
         if not self.path.parent.is_dir():
-            raise OSError(f"cannot write {self.path}: the folder {self.path.parent} does not "
-                          "exist")
+            raise UnreadableFileError(f"cannot write {self.path}: the folder {self.path.parent} "
+                                      "does not exist")
         self.partial = partial_path(self.path)
         header = {"video": video_name, "keypoints": keypoints, "width": width, "height": height,
                   "fps": fps, "nframes": nframes, "info": info or {}}
@@ -128,8 +132,11 @@ class PoseTrackJsonWriter:
         self.people += len(people)
         self.last_frame = int(frame_index)
 
-    def close(self) -> Path:
-        """Writes the final JSON (atomically) and removes the partial file."""
+    def close(self, complete: Optional[bool] = None) -> Path:
+        """Writes the final JSON (atomically) and removes the partial file; ``complete``, when
+        given, is stored as ``info["complete"]``."""
+        if complete is not None and not self._file.closed:
+            self._write_line({"complete": bool(complete)})
         if not self._file.closed:
             self._file.close()
         try:
@@ -163,10 +170,12 @@ def _read_partial(partial: Path) -> tuple:
                 break  # a line cut off by a kill: everything before it is complete
             if "header" in record:
                 header = record["header"]
+            elif "complete" in record:
+                header = {**(header or {}), "complete": record["complete"]}
             else:
                 frames.append(record)
     if header is None:
-        raise ValueError(f"{partial} is not a partial hrtrack result (no header line)")
+        raise BadInputError(f"{partial} is not a partial hrtrack result (no header line)")
     return header, frames
 
 
@@ -193,8 +202,10 @@ def finalize(partial: Union[str, Path], path: Optional[Union[str, Path]] = None)
                        "timestamp": seconds})
         for person in record["people"]:
             annotations.append({"id": len(annotations), "image_id": image_id, **person})
-    data = {"info": {"video": video, "fps": header["fps"], **header["info"]},
-            "images": images, "annotations": annotations,
+    info = {"video": video, "fps": header["fps"], **header["info"]}
+    if "complete" in header:
+        info["complete"] = header["complete"]
+    data = {"info": info, "images": images, "annotations": annotations,
             "categories": [category(get_keypoint_set(header["keypoints"])
                                     if header["keypoints"] else None)]}
     write_json_atomic(data, Path(path))
@@ -202,22 +213,40 @@ def finalize(partial: Union[str, Path], path: Optional[Union[str, Path]] = None)
     return Path(path)
 
 
+def is_complete(path: Union[str, Path]) -> bool:
+    """Whether ``path`` is the JSON of a run that reached the end of its frames
+    (``info["complete"]``). Reads the file's head only: the ``info`` object comes first."""
+    prefix = '{"info": '
+    try:
+        with open(path) as f:
+            head = f.read(1 << 16)
+        if head.startswith(prefix):
+            info, _ = json.JSONDecoder().raw_decode(head, len(prefix))
+        else:
+            with open(path) as f:
+                info = json.load(f).get("info", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(info, dict) and info.get("complete") is True
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m apps.posetrack_json",
         description="Turn the partial results of a run that was stopped (OUT.json.partial.jsonl) "
                     "into the PoseTrack18 JSON (OUT.json).")
     parser.add_argument("partial", type=Path, help="the .partial.jsonl file")
     args = parser.parse_args(argv)
-    if not args.partial.name.endswith(".partial.jsonl") or not args.partial.is_file():
-        print(f"error: {args.partial}: not a .partial.jsonl file", file=sys.stderr)
-        return 2
-    try:
-        with claim(args.partial, str(args.partial)):
-            path = finalize(args.partial)
-    except (OutputError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return report_errors(lambda: _finalize(args.partial))
+
+
+def _finalize(partial: Path) -> int:
+    if not partial.name.endswith(".partial.jsonl") or not partial.is_file():
+        raise BadInputError(f"{partial}: not a .partial.jsonl file")
+    with claim(partial, str(partial)):
+        try:
+            path = finalize(partial)
+        except KeyError as exc:
+            raise BadInputError(f"{partial}: a record lacks the field {exc}") from None
     print(f"wrote {path}")
     return 0
 

@@ -1,8 +1,9 @@
-"""Detect, estimate and track everyone in a video; write a rendered video and PoseTrack18 JSON.
+"""Detect, estimate and track everyone in videos; write a rendered video and PoseTrack18 JSON each.
 
     python apps/track_video.py VIDEO [--output-video OUT.mp4] [--output-json OUT.json]
         [--detector NAME] [--detector-weights PATH] [--pose-model NAME] [--pose-weights PATH]
         [--device cpu|cuda] [--no-flip] [--detect-every K] [--start S] [--end E]
+    python apps/track_video.py VIDEO VIDEO ...|FOLDER --output-dir DIR [--overwrite] [options]
 
 Outputs (default: ``<video name>.hrtrack.mp4`` / ``.json`` in the current folder) are written
 while the video is processed, under partial names: the video is encoded frame by frame into
@@ -11,6 +12,11 @@ results are appended to ``<name>.json.partial.jsonl``. At the end, also after Ct
 input breaks off (frames up to that point are kept; the message says where it stopped), the JSON
 is written and the video renamed into place. Before any work, every option is checked: an output
 that would overwrite an input or another output is refused (see ``docs/safety.md``).
+
+Several videos, or folders of videos, go to ``--output-dir`` (:mod:`apps.video_jobs`): the
+models load once, videos whose outputs are complete are skipped (a stopped run resumes where it
+was), and under ``torchrun --nproc_per_node=N`` each process takes its share of the videos
+(:func:`pose.distributed.shard`) on its own GPU.
 """
 from __future__ import annotations
 
@@ -21,31 +27,40 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import cv2
+from tqdm import tqdm
 
-import cv2  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from apps.components import (add_app_arguments, build_components,  # noqa: E402
-                             check_model_options, fetch_model_files, layout_name,
-                             model_files, parse_app_arguments, run_reporting_errors)
-from apps.overlap import DetectAhead  # noqa: E402
-from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
-from apps.render import draw_poses  # noqa: E402
-from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position  # noqa: E402
-from pose.safe_output import (OutputError, check_outputs, partial_name,  # noqa: E402
-                              write_bytes_atomic)
+from apps.components import build_components, layout_name
+from apps.models import fetch_model_files
+from apps.options import add_app_arguments, check_model_options, model_files, parse_app_arguments
+from apps.overlap import DetectAhead
+from apps.posetrack_json import PoseTrackJsonWriter, partial_path
+from apps.frame_loop import FrameLoop, View, interrupted, open_outputs
+from apps.video_io import VideoError, VideoReader, VideoWriter, parse_position
+from apps.video_jobs import plan_jobs, several_videos
+from pose.distributed import rank_device, rank_info, shard
+from pose.errors import BadInputError, report_errors
+from pose.safe_output import check_outputs, partial_name, write_bytes_atomic
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Track the poses of everyone in a video (rendered video + PoseTrack18 JSON).")
-    parser.add_argument("video", help="input video (any format FFmpeg/PyAV reads)")
+        description="Track the poses of everyone in videos (rendered video + PoseTrack18 JSON "
+                    "each). Several videos, folders, resuming and torchrun: docs/cli.md.")
+    parser.add_argument("videos", nargs="+", metavar="VIDEO",
+                        help="input videos (any format FFmpeg/PyAV reads) or folders of videos; "
+                             "several need --output-dir")
     parser.add_argument("--output-video", default=None,
                         help="rendered video (default: <video name>.hrtrack.mp4 here)")
     parser.add_argument("--output-json", default=None,
                         help="PoseTrack18-format results (default: <video name>.hrtrack.json)")
+    parser.add_argument("--output-dir", default=None, metavar="DIR",
+                        help="one output pair per video: DIR/<video name>.json and .mp4 "
+                             "(needed for several videos or a folder; under torchrun the "
+                             "videos are shared out over the processes)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="with --output-dir: also redo the videos whose outputs are complete "
+                             "(by default they are skipped, so a stopped run resumes)")
     parser.add_argument("--no-video", action="store_true", help="write only the JSON")
     parser.add_argument("--start", default=None,
                         help="first frame: index (120), seconds (4.5s) or mm:ss")
@@ -61,7 +76,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "are decoded and detected in a second thread while this one's "
                              "poses are estimated; the results are the same)")
     add_app_arguments(parser)
-    return parse_app_arguments(parser, argv)
+    args = parse_app_arguments(parser, argv)
+    if args.overwrite and args.output_dir is None:
+        parser.error("--overwrite applies to --output-dir (one video's outputs are always "
+                     "rewritten)")
+    args.video = args.videos[0]
+    return args
 
 
 def default_outputs(args: argparse.Namespace) -> None:
@@ -74,11 +94,12 @@ def default_outputs(args: argparse.Namespace) -> None:
         args.output_json = f"{stem}.hrtrack.json"
 
 
-def check_options(args: argparse.Namespace) -> None:
-    """Everything that can be checked before the video is opened: model names and files,
-    the snapshot format, and outputs that are writable and overwrite no input (nor each
-    other)."""
-    check_model_options(args)
+def check_options(args: argparse.Namespace, models: bool = True) -> None:
+    """Everything that can be checked before the video is opened: model names and files
+    (unless ``models`` is False), the snapshot format, and outputs that are writable and
+    overwrite no input (nor each other)."""
+    if models:
+        check_model_options(args)
     if args.snapshot and not cv2.haveImageWriter(args.snapshot):
         raise VideoError(f"--snapshot {args.snapshot}: OpenCV cannot write images of this kind; "
                          "use .png or .jpg")
@@ -87,7 +108,8 @@ def check_options(args: argparse.Namespace) -> None:
     if args.output_video:
         outputs += [("--output-video", args.output_video),
                     ("--output-video", partial_name(args.output_video))]
-    check_outputs(outputs, [("the input video", args.video), *model_files(args)])
+    check_outputs(outputs, [("the input video", args.video), *model_files(args)],
+                  create_folders=args.output_dir is not None)
 
 
 def save_image(path: str, image_rgb) -> None:
@@ -97,24 +119,89 @@ def save_image(path: str, image_rgb) -> None:
     write_bytes_atomic(data.tobytes(), path)
 
 
-def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
-    """Runs the app; ``report`` (a dict), if given, receives the run's figures: ``frames``,
-    ``seconds`` (processing loop wall time), ``load_seconds``, ``stages`` (seconds per stage),
-    ``people``, ``identities``."""
-    default_outputs(args)
-    check_options(args)
+class Snapshot(View):
+    """``--snapshot``: saves the rendering of frame ``index`` as an image."""
+
+    def __init__(self, path: str, index: int) -> None:
+        self.path, self.index, self.saved = path, index, False
+
+    def wants(self, index: int) -> bool:
+        return index == self.index
+
+    def show(self, index: int, image) -> bool:
+        save_image(self.path, image)
+        self.saved = True
+        return True
+
+
+def open_video(args: argparse.Namespace) -> VideoReader:
+    """The input video with the ``--start``/``--end`` range, checked to hold frames there (and
+    the ``--snapshot-frame``)."""
     reader = VideoReader(args.video)
     reader.start = parse_position(args.start, reader.fps) or 0
     reader.end = parse_position(args.end, reader.fps)
     if reader.end is not None and reader.end <= reader.start:
-        raise ValueError(f"--end ({args.end}) must come after --start ({args.start or 0})")
+        raise BadInputError(f"--end ({args.end}) must come after --start ({args.start or 0})")
     if args.snapshot_frame is None:
         args.snapshot_frame = reader.start
     if args.snapshot and not (reader.start <= args.snapshot_frame
                               and (reader.end is None or args.snapshot_frame < reader.end)):
         last = "the end" if reader.end is None else reader.end - 1
-        raise ValueError(f"--snapshot-frame {args.snapshot_frame} is not among the frames to "
-                         f"process ({reader.start} to {last})")
+        raise BadInputError(f"--snapshot-frame {args.snapshot_frame} is not among the frames "
+                            f"to process ({reader.start} to {last})")
+    return reader
+
+
+def track(args: argparse.Namespace) -> int:
+    """One video (:func:`run`) or several (:func:`run_jobs`), as the options ask."""
+    return run_jobs(args) if several_videos(args) else run(args)
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    """Tracks every video of the options into ``--output-dir``: all checked first, then this
+    process's share (torchrun) of those not complete, one after the other with the models
+    loaded once. A video that cannot be read is reported and the next one runs (any other
+    error stops the run); the exit code is the worst of the videos' (Ctrl-C stops at once,
+    130)."""
+    jobs = plan_jobs(args)
+    check_model_options(args)
+    for job in jobs:
+        check_options(job.options(args), models=False)
+    info = rank_info()
+    mine = shard(jobs, info)
+    todo = [job for job in mine if args.overwrite or not job.complete()]
+    where = (f" ({len(mine)} for process {info.rank} of {info.world_size})"
+             if info.distributed else "")
+    print(f"hrtrack: {len(jobs)} videos{where}, {len(mine) - len(todo)} complete already, "
+          f"{len(todo)} to track", file=sys.stderr)
+    if not todo:
+        return 0
+    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    args.device = rank_device(args.device, info)  # one GPU per process
+    loaded: dict = {}
+    worst = 0
+    for number, job in enumerate(todo, 1):
+        print(f"[{number}/{len(todo)}] {job.video}", file=sys.stderr)
+        try:
+            code = run(job.options(args), loaded=loaded)
+        except VideoError as exc:  # this video's own problem: the others may run
+            print(f"error: {exc}", file=sys.stderr)
+            code = 2
+        if code == 130:
+            return code
+        worst = max(worst, code)
+    return worst
+
+
+def run(args: argparse.Namespace, report: Optional[dict] = None,
+        loaded: Optional[dict] = None) -> int:
+    """Runs the app on ``args.video``; ``report`` (a dict), if given, receives the run's figures:
+    ``frames``, ``seconds`` (processing loop wall time), ``load_seconds``, ``stages`` (seconds
+    per stage), ``people``, ``identities``. ``loaded`` (a dict), if given, keeps the models
+    loaded for the next video: filled on the first call, reused on the others."""
+    default_outputs(args)
+    check_options(args)
+    reader = open_video(args)
     frames = reader.timed()
     first = next(frames, None)
     if first is None:
@@ -123,24 +210,29 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
         raise VideoError(f"{args.video}: no decodable video frames in the requested range{why}")
 
     started = time.perf_counter()
-    writer = None
     try:
-        fetch_model_files(args)
-        components = build_components(args, fps=reader.fps, detect_every=args.detect_every)
-        if args.output_video:  # before the JSON writer: a failure here leaves no partial file
-            writer = VideoWriter(args.output_video, reader.frame_rate, reader.width,
-                                 reader.height, time_base=reader.time_base)
-        json_writer = PoseTrackJsonWriter(
-            args.output_json, Path(args.video).stem, layout_name(components), reader.width,
-            reader.height, reader.fps, reader.frame_count,
-            info={"pose_model": args.pose_model, "detector": args.detector,
-                  "detect_every": args.detect_every, "flip": not args.no_flip})
+        components = (loaded or {}).get("components")
+        if components is None:
+            fetch_model_files(args)
+            components = build_components(args, fps=reader.fps, detect_every=args.detect_every)
+            if loaded is not None:
+                loaded["components"] = components
+        else:
+            components.next_video(reader.fps)
+        writer, json_writer = open_outputs(  # the video first: a failure leaves no partial file
+            (lambda: VideoWriter(args.output_video, reader.frame_rate, reader.width,
+                                 reader.height, time_base=reader.time_base))
+            if args.output_video else None,
+            lambda: PoseTrackJsonWriter(
+                args.output_json, Path(args.video).stem, layout_name(components), reader.width,
+                reader.height, reader.fps, reader.frame_count,
+                info={"pose_model": args.pose_model, "detector": args.detector,
+                      "detect_every": args.detect_every, "flip": not args.no_flip}))
     except BaseException:
         reader.close()
-        if writer is not None:  # the JSON writer failed: no half-made video either
-            writer.discard()
         raise
     pipeline, timer = components.pipeline, components.pipeline.timer
+    detector = pipeline.detector  # back in place after the video (a next one may follow)
     source, ahead, wait_stage = itertools.chain([first], frames), None, "decode (wait)"
     if pipeline.detector is not None and not args.no_overlap:  # detect the next frames ahead
         ahead = DetectAhead(source, pipeline.detector, args.detect_every)
@@ -148,93 +240,51 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
         wait_stage = "decode + detect (wait)"
     print(f"hrtrack: {args.video} ({reader.width}x{reader.height}, {reader.fps:.2f} fps) with "
           f"{components.description}", file=sys.stderr)
-    progress = tqdm(total=reader.expected_frames, unit="frame", disable=args.quiet,
-                    dynamic_ncols=True)
-    identities, people, processed, interrupted = set(), 0, 0, False
-    snapshot_saved = False
-    loop_start = time.perf_counter()
+    snapshot = Snapshot(args.snapshot, args.snapshot_frame) if args.snapshot else None
+    loop = FrameLoop(pipeline, components.keypoint_set, json_writer, writer,
+                     views=[snapshot] if snapshot else [], draw_boxes=args.draw_boxes,
+                     progress=tqdm(total=reader.expected_frames, unit="frame",
+                                   disable=args.quiet, dynamic_ncols=True),
+                     wait_stage=wait_stage,
+                     finished=lambda done: not reader.error and not (
+                         reader.expected_frames and done.processed < reader.expected_frames))
     try:
-        waited = time.perf_counter()
-        item = next(source, None)
-        while item is not None:
-            index, seconds, frame = item
-            timer.add(wait_stage, time.perf_counter() - waited)
-            result = pipeline.process(frame, index)
-            with timer("json"):
-                json_writer.add_frame(index, result.poses, result.boxes, result.track_ids,
-                                      seconds)
-            snapshot = args.snapshot and index == args.snapshot_frame
-            if writer is not None or snapshot:
-                with timer("render"):
-                    outline = args.draw_boxes or result.poses is None  # boxes only
-                    image = draw_poses(frame, result.poses, result.track_ids,
-                                       components.keypoint_set,
-                                       result.boxes if outline else None)
-            if snapshot:
-                save_image(args.snapshot, image)
-                snapshot_saved = True
-            if writer is not None:
-                with timer("encode (wait)"):
-                    writer.write(image, seconds=seconds)
-            tracked = result.track_ids[result.track_ids >= 0]
-            identities.update(int(t) for t in tracked)
-            people += len(tracked)
-            processed += 1
-            progress.update(1)
-            progress.set_postfix(people=len(tracked), ids=len(identities), refresh=False)
-            waited = time.perf_counter()
-            item = next(source, None)
-    except KeyboardInterrupt:
-        interrupted = True
-    except BaseException as exc:  # the partial files stay; the finished outputs are untouched
-        kept = [str(p) for p in (writer.close(commit=False) if writer is not None else None,
-                                 json_writer.abandon()) if p is not None]
-        what = (f"the run stopped at frame {reader.start + processed}: {' and '.join(kept)} "
-                f"hold the frames before it; {args.output_json}"
-                f"{' and ' + args.output_video if writer else ''} were not changed")
-        if isinstance(exc, OutputError):  # one line: the write that failed, then what is kept
-            raise OutputError(f"{exc} ({what})") from None
-        print(what, file=sys.stderr)
-        raise
+        done = loop.run(source)
     finally:
-        progress.close()
         if ahead is not None:  # before the reader: the worker may be waiting for a frame
             ahead.close()
+            pipeline.detector = detector
         reader.close()
-    if writer is not None:
-        with timer("encode (wait)"):
-            writer.close()
-    json_path = json_writer.close()
-    loop_seconds = time.perf_counter() - loop_start
+    processed, last = done.processed, reader.start + done.processed - 1
     timer.add("decode (thread)", reader.busy_seconds)
     if ahead is not None:
         timer.add("detect (thread)", ahead.busy_seconds)
     if writer is not None:
         timer.add("encode (thread)", writer.busy_seconds)
     expected = reader.expected_frames
-    if not interrupted and not reader.error and expected and processed < expected:
-        reader.error = (f"the stream ended after frame {reader.start + processed - 1} although "
-                        f"the file announces {expected} frames")
+    if not done.interrupted and not reader.error and expected and processed < expected:
+        reader.error = (f"the stream ended after frame {last} although the file announces "
+                        f"{expected} frames")
     if report is not None:
-        report.update(frames=processed, seconds=loop_seconds, load_seconds=loop_start - started,
-                      stages=dict(timer.seconds), people=people, identities=len(identities))
-    print(f"{processed} frames in {loop_seconds:.1f} s ({processed / max(loop_seconds, 1e-9):.2f} "
-          f"frames/s; models loaded in {loop_start - started:.1f} s), {people} tracked poses, "
-          f"{len(identities)} identities", file=sys.stderr)
+        report.update(frames=processed, seconds=done.seconds,
+                      load_seconds=done.started - started, stages=dict(timer.seconds),
+                      people=done.people, identities=len(done.identities))
+    print(f"{processed} frames in {done.seconds:.1f} s ({processed / max(done.seconds, 1e-9):.2f} "
+          f"frames/s; models loaded in {done.started - started:.1f} s), {done.people} tracked "
+          f"poses, {len(done.identities)} identities", file=sys.stderr)
     print(f"time per frame: {timer.summary(processed)}", file=sys.stderr)
     video_ok = writer is not None and not writer.error
-    print(f"wrote {json_path}" + (f" and {args.output_video}" if video_ok else ""),
+    print(f"wrote {done.json_path}" + (f" and {args.output_video}" if video_ok else ""),
           file=sys.stderr)
     if writer is not None and writer.error:
         print(f"error: {writer.error}; what was encoded is in {writer.partial}", file=sys.stderr)
         return 1
-    if args.snapshot and not snapshot_saved and not interrupted:
+    if snapshot is not None and not snapshot.saved and not done.interrupted:
         print(f"error: --snapshot-frame {args.snapshot_frame} was not reached (the video ended "
-              f"after frame {reader.start + processed - 1}); no snapshot written", file=sys.stderr)
+              f"after frame {last}); no snapshot written", file=sys.stderr)
         return 1
-    if interrupted:
-        print(f"interrupted: the outputs hold frames {reader.start}..{reader.start + processed - 1}",
-              file=sys.stderr)
+    if done.interrupted:
+        print(f"interrupted: the outputs hold frames {reader.start}..{last}", file=sys.stderr)
         return 130
     if reader.error:
         print(f"warning: the video broke off: {reader.error}; the outputs hold the "
@@ -244,7 +294,9 @@ def run(args: argparse.Namespace, report: Optional[dict] = None) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_reporting_errors(run, parse_args(argv))
+    args = parse_args(argv)
+    return report_errors(lambda: track(args), on_interrupt=interrupted,
+                         stop_on_sigterm=True)
 
 
 if __name__ == "__main__":

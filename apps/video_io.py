@@ -18,13 +18,14 @@ from typing import Iterator, Optional, Tuple, Union
 import av
 import numpy as np
 
+from pose.errors import BadInputError, UnreadableFileError
 from pose.safe_output import claim, partial_name
 
 PathLike = Union[str, Path]
 _END = object()
 
 
-class VideoError(RuntimeError):
+class VideoError(UnreadableFileError):
     """A video that cannot be read or written; the message names the file and the cause."""
 
 
@@ -47,10 +48,10 @@ def parse_position(text: Optional[str], fps: float) -> Optional[int]:
                 raise ValueError
             return value
     except ValueError:
-        raise ValueError(f"cannot read the position {text!r}: give a frame index (120), seconds "
-                         "(4.5s) or mm:ss") from None
+        raise BadInputError(f"cannot read the position {text!r}: give a frame index (120), "
+                            "seconds (4.5s) or mm:ss") from None
     if seconds < 0:
-        raise ValueError(f"position {text!r} is negative")
+        raise BadInputError(f"position {text!r} is negative")
     return int(round(seconds * fps))
 
 

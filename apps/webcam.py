@@ -17,21 +17,19 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import cv2
+import numpy as np
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from apps.components import (add_app_arguments, build_components,  # noqa: E402
-                             check_model_options, fetch_model_files, layout_name,
-                             model_files, parse_app_arguments, run_reporting_errors)
-from apps.posetrack_json import PoseTrackJsonWriter, partial_path  # noqa: E402
-from apps.render import draw_poses  # noqa: E402
-from apps.video_io import VideoError, VideoWriter  # noqa: E402
-from pose.safe_output import check_outputs, partial_name  # noqa: E402
+from apps.components import build_components, layout_name
+from apps.models import fetch_model_files
+from apps.options import add_app_arguments, check_model_options, model_files, parse_app_arguments
+from apps.posetrack_json import PoseTrackJsonWriter, partial_path
+from apps.frame_loop import Frame, FrameLoop, View, interrupted, open_outputs
+from apps.video_io import VideoError, VideoWriter
+from pose.errors import report_errors
+from pose.safe_output import check_outputs, partial_name
 
 WINDOW = "hrtrack"
 
@@ -148,6 +146,26 @@ def camera_source(text: str):
     return text
 
 
+class Window(View):
+    """The live window: every frame is shown; ``q`` or Esc ends the loop."""
+
+    def show(self, index: int, image) -> bool:
+        cv2.imshow(WINDOW, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        return cv2.waitKey(1) & 0xFF not in (ord("q"), 27)
+
+
+def live_frames(capture: LiveCapture, max_frames: Optional[int]) -> Iterator[Frame]:
+    """The capture's newest frames as ``(index, None, frame)`` (their time is the index at the
+    camera's rate), up to ``max_frames``, until the source ends."""
+    taken = 0
+    while max_frames is None or taken < max_frames:
+        item = capture.latest()
+        if item is None:
+            return
+        taken += 1
+        yield item[0], None, item[1]
+
+
 def run(args: argparse.Namespace) -> int:
     display = not args.no_display
     if display and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
@@ -166,72 +184,30 @@ def run(args: argparse.Namespace) -> int:
     inputs = [("--camera", source)] if isinstance(source, str) and "://" not in source else []
     check_outputs(outputs, inputs + model_files(args))
     capture = LiveCapture(source, pace=not args.no_pace)
-    video = json_writer = None
-    processed, started, identities = 0, time.perf_counter(), set()
-    finished = False
     try:
         fetch_model_files(args)
         components = build_components(args, fps=capture.fps, detect_every=args.detect_every)
         print(f"hrtrack live: {args.camera} ({capture.width}x{capture.height}, "
               f"{capture.fps:.1f} fps) with {components.description}", file=sys.stderr)
-        if args.output_video:
-            video = VideoWriter(args.output_video, capture.fps, capture.width, capture.height)
-        if args.output_json:
-            json_writer = PoseTrackJsonWriter(args.output_json, f"camera_{args.camera}",
-                                              layout_name(components), capture.width,
-                                              capture.height, capture.fps)
-        rate = 0.0
+        video, json_writer = open_outputs(
+            (lambda: VideoWriter(args.output_video, capture.fps, capture.width, capture.height))
+            if args.output_video else None,
+            (lambda: PoseTrackJsonWriter(args.output_json, f"camera_{args.camera}",
+                                         layout_name(components), capture.width,
+                                         capture.height, capture.fps))
+            if args.output_json else None)
+        loop = FrameLoop(components.pipeline, components.keypoint_set, json_writer, video,
+                         views=[Window()] if display else [], draw_boxes=args.draw_boxes,
+                         caption_rate=True)
         capture.start()
-        started = time.perf_counter()
-        while args.max_frames is None or processed < args.max_frames:
-            item = capture.latest()
-            if item is None:
-                break
-            index, frame = item
-            tick = time.perf_counter()
-            result = components.pipeline.process(frame, index)
-            elapsed = time.perf_counter() - tick
-            rate = 1.0 / elapsed if rate == 0 else 0.9 * rate + 0.1 / max(elapsed, 1e-6)
-            identities.update(int(t) for t in result.track_ids if t >= 0)
-            processed += 1
-            if json_writer is not None:
-                json_writer.add_frame(index, result.poses, result.boxes, result.track_ids,
-                                      index / capture.fps)
-            if display or video is not None:
-                outline = args.draw_boxes or result.poses is None  # boxes only
-                image = draw_poses(frame, result.poses, result.track_ids,
-                                   components.keypoint_set, result.boxes if outline else None,
-                                   text=f"{rate:.1f} fps")
-                if video is not None:  # at the frame's time: dropped frames leave gaps
-                    video.write(image, index)
-                if display:
-                    cv2.imshow(WINDOW, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                        break
-        finished = True
-    except KeyboardInterrupt:
-        finished = True
+        done = loop.run(live_frames(capture, args.max_frames))
     finally:
         capture.close()
         if display:
             cv2.destroyAllWindows()
-        if not finished and processed == 0:  # an error before any frame: nothing to keep
-            for writer in (video, json_writer):
-                if writer is not None:
-                    writer.discard()
-        elif not finished:  # an error: partial files stay, finished outputs are untouched
-            kept = [str(p) for p in (video.close(commit=False) if video else None,
-                                     json_writer.abandon() if json_writer else None) if p]
-            if kept:
-                print(f"the run stopped after {processed} frames: {' and '.join(kept)} hold "
-                      "them", file=sys.stderr)
-    if video is not None:
-        video.close()
-    if json_writer is not None:
-        json_writer.close()
-    print(f"processed {processed} of {capture.captured} captured frames ({capture.dropped} "
-          f"dropped to stay live) in {time.perf_counter() - started:.1f} s, {len(identities)} "
-          "identities", file=sys.stderr)
+    print(f"processed {done.processed} of {capture.captured} captured frames "
+          f"({capture.dropped} dropped to stay live) in {done.seconds:.1f} s, "
+          f"{len(done.identities)} identities", file=sys.stderr)
     if video is not None and video.error:
         print(f"error: {video.error}", file=sys.stderr)
         return 1
@@ -239,7 +215,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_reporting_errors(run, parse_args(argv))
+    args = parse_args(argv)
+    return report_errors(lambda: run(args), on_interrupt=interrupted,
+                         stop_on_sigterm=True)
 
 
 if __name__ == "__main__":

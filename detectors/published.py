@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Dict
 
 from pose.downloads import cache_dir, fetch
-from pose.errors import MissingWeightsError
 
 
 @dataclass(frozen=True)
@@ -38,11 +37,6 @@ PUBLISHED: Dict[str, PublishedOnnx] = {
     )
 }
 DEFAULT_CPU = "yolox_nano_8xb8-300e_humanart-40f6f0d0"
-
-
-# A published detector that could not be fetched (the message says how to get it), under the
-# name the apps catch.
-DetectorDownloadError = MissingWeightsError
 
 
 def cached_path(name: str) -> Path:

@@ -6,8 +6,7 @@
 >>> keypoints = pose.TopDownEstimator(model)(rgb_image, boxes)   # [N, 17, 3] x, y, confidence
 """
 from .checkpoint_reader import UnsafeCheckpointError, read_checkpoint
-from .checkpoints import (CheckpointDownloadError, CheckpointError, LoadedWeights,
-                          load_checkpoint)
+from .checkpoints import CheckpointError, LoadedWeights, load_checkpoint
 from .estimator import TopDownEstimator
 from .inference import optimize_for_inference
 from .keypoints import KeypointSet, get_keypoint_set
@@ -15,7 +14,7 @@ from .registry import ModelPreset, build_model, get_preset, list_presets, pretra
 from .zoo import PublishedWeights, get_published, list_published
 
 __all__ = ["build_model", "pretrained", "get_preset", "list_presets", "ModelPreset",
-           "load_checkpoint", "LoadedWeights", "CheckpointError", "CheckpointDownloadError",
+           "load_checkpoint", "LoadedWeights", "CheckpointError",
            "UnsafeCheckpointError", "read_checkpoint",
            "PublishedWeights", "get_published", "list_published", "TopDownEstimator",
            "optimize_for_inference",

@@ -32,8 +32,10 @@ from typing import List, Tuple, Union
 import numpy as np
 import torch
 
+from .errors import BadInputError, MissingFileError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(BadInputError):
     """The checkpoint cannot be read or does not fit the model."""
 
 
@@ -143,7 +145,7 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> object:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
+        raise MissingFileError(f"checkpoint file not found: {path}")
     try:
         with torch.serialization.safe_globals(_SAFE_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)

@@ -30,17 +30,12 @@ from torch import nn
 from . import zoo
 from .checkpoint_reader import CheckpointError, read_checkpoint
 from .downloads import fetch_to_cache
-from .errors import MissingWeightsError
+from .errors import MissingFileError, MissingWeightsError
 
 StateDict = Dict[str, torch.Tensor]
 
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
-
-
-# Published weights that could not be fetched: the one error of :mod:`pose.downloads`, under the
-# name pose.export, pose.training.run and the apps catch.
-CheckpointDownloadError = MissingWeightsError
 
 
 @dataclass
@@ -84,7 +79,7 @@ def resolve_checkpoint(source: Union[str, os.PathLike], progress: bool = True
         hint = ("" if path.suffix else
                 f" It is not a checkpoint name either; known names: "
                 f"{', '.join(zoo.list_published())}.")
-        raise FileNotFoundError(f"checkpoint file not found: {path}.{hint}")
+        raise MissingFileError(f"checkpoint file not found: {path}.{hint}")
     return path, None
 
 

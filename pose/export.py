@@ -35,7 +35,8 @@ import torch
 from torch import nn
 
 from . import zoo
-from .checkpoints import CheckpointDownloadError, input_color
+from .checkpoints import input_color
+from .errors import BadInputError, MissingPackageError, report_errors
 from .fuse import fold_batchnorm
 from .onnx_session import execution_providers, open_session
 from .registry import build_model, get_preset, pretrained
@@ -98,7 +99,7 @@ def export_onnx(model: nn.Module, path: Union[str, os.PathLike], *,
     try:
         import onnx
     except ImportError as error:  # the exporter needs it as well
-        raise ImportError("ONNX export needs the onnx package: pip install onnx") from error
+        raise MissingPackageError("ONNX export needs the onnx package: pip install onnx") from error
     path = Path(path)
     network = fold_batchnorm(model) if fold_bn else copy.deepcopy(model)  # model stays as is
     network = network.float().cpu().eval()
@@ -132,18 +133,13 @@ def check_onnx(model: nn.Module, path: Union[str, os.PathLike], batch: int = 2,
 def _load(name: str, weights: Optional[str]) -> nn.Module:
     if zoo.is_published(name):
         if weights is not None:
-            raise ValueError(f"{name} is a published checkpoint: --weights does not apply")
+            raise BadInputError(f"{name} is a published checkpoint: --weights does not apply")
         return pretrained(name)
     return build_model(name, weights=weights)
 
 
-# Mistakes in the options or files, reported as one line (exit code 2).
-USER_ERRORS = (KeyError, ValueError, FileNotFoundError, CheckpointDownloadError, ImportError)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pose.export",
-                                     description="Export a pose network to ONNX and check it "
+    parser = argparse.ArgumentParser(description="Export a pose network to ONNX and check it "
                                      "with onnxruntime.")
     parser.add_argument("model", help="preset (hrnet_w32, pose_resnet_50...) or published "
                         "checkpoint name")
@@ -162,18 +158,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.batch != "dynamic" and not args.batch.isdigit():
         parser.error("--batch is 'dynamic' or a positive integer")
     batch = args.batch if args.batch == "dynamic" else int(args.batch)
-    try:
-        weights = [("--weights", args.weights)] if args.weights and os.path.isfile(args.weights) \
-            else []
-        check_outputs([("--output", args.output)], weights, create_folders=True)
-        if not zoo.is_published(args.model):
-            get_preset(args.model)  # an unknown name is said before any work
-        model = _load(args.model, args.weights).eval()
-        path = export_onnx(model, args.output, batch=batch, opset=args.opset,
-                           fold_bn=not args.no_fold, exporter=args.exporter)
-    except USER_ERRORS as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
-        return 2
+    return report_errors(lambda: _export(args, batch))
+
+
+def _export(args: argparse.Namespace, batch: Union[int, str]) -> int:
+    """The export (and check) that ``main`` asked for; returns the exit code."""
+    weights = [("--weights", args.weights)] if args.weights and os.path.isfile(args.weights) \
+        else []
+    check_outputs([("--output", args.output)], weights, create_folders=True)
+    if not zoo.is_published(args.model):
+        get_preset(args.model)  # an unknown name is said before any work
+    model = _load(args.model, args.weights).eval()
+    path = export_onnx(model, args.output, batch=batch, opset=args.opset,
+                       fold_bn=not args.no_fold, exporter=args.exporter)
     h, w = model.preset.input_size
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): input [{batch}, 3, {h}, {w}], "
           f"{model.preset.num_joints} joints, opset {args.opset}")

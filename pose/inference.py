@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .cuda_graphs import DEFAULT_BUCKETS, BucketedGraphs
+from .errors import BadInputError
 from .fuse import fold_batchnorm
 
 _KEPT_ATTRIBUTES = ("preset", "checkpoint")
@@ -56,10 +57,10 @@ def resolve_engine(choice: str, device: Union[str, torch.device]) -> str:
     if choice == "auto":
         return default_engine(device)
     if choice not in ENGINES:
-        raise ValueError(f"engine must be 'auto' or one of {ENGINES}, got {choice!r}")
+        raise BadInputError(f"engine must be 'auto' or one of {ENGINES}, got {choice!r}")
     if choice == "cudagraph" and torch.device(device).type != "cuda":
-        raise ValueError(f"the cudagraph engine runs on CUDA GPUs only, not on {device}; use "
-                         "--pose-backend torch or onnxruntime there (or auto)")
+        raise BadInputError(f"the cudagraph engine runs on CUDA GPUs only, not on {device}; "
+                            "use --pose-backend torch or onnxruntime there (or auto)")
     return choice
 
 

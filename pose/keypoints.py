@@ -12,6 +12,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from .errors import UnknownNameError
+
 Pairs = Tuple[Tuple[int, int], ...]
 
 
@@ -137,8 +139,8 @@ def get_keypoint_set(name: str) -> KeypointSet:
     try:
         return KEYPOINT_SETS[name]
     except KeyError:
-        raise KeyError(f"unknown keypoint set {name!r}; known: {', '.join(KEYPOINT_SETS)}"
-                       ) from None
+        raise UnknownNameError(f"unknown keypoint set {name!r}; known: "
+                               f"{', '.join(KEYPOINT_SETS)}") from None
 
 
 def coco_to_posetrack18(poses: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from torch import nn
 
 from . import zoo
 from .checkpoints import load_checkpoint
+from .errors import UnknownNameError
 from .models import HRNet, PoseResNet
 from .models.pose_resnet import RESNET_LAYERS
 
@@ -113,8 +114,9 @@ def get_preset(name: str) -> ModelPreset:
         match = pattern.fullmatch(name)
         if match and valid(int(match.group(1))):
             return ModelPreset(name, family, int(match.group(1)), (256, 192))
-    raise KeyError(f"unknown pose model {name!r}. Known presets: {', '.join(list_presets())}; "
-                   "also any hrnet_w<N> or pose_resnet_<18|34|50|101|152>.")
+    raise UnknownNameError(f"unknown pose model {name!r}. Known presets: "
+                           f"{', '.join(list_presets())}; also any hrnet_w<N> or "
+                           "pose_resnet_<18|34|50|101|152>.")
 
 
 def build_model(name: str, *, weights: Optional[str] = None, **overrides) -> nn.Module:

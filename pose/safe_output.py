@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
 
+from .errors import UnreadableFileError
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; the other rules still hold
@@ -35,7 +37,7 @@ PathLike = Union[str, os.PathLike]
 Named = Tuple[str, Optional[PathLike]]  # (what the user calls it, e.g. "--output-json", path)
 
 
-class OutputError(ValueError, OSError):
+class OutputError(UnreadableFileError, ValueError):
     """An output that must not or cannot be written; the message names the file and what is on
     disk. Both a ``ValueError`` (a bad option) and an ``OSError`` (a failed write), so handlers
     of either see it."""

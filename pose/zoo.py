@@ -229,7 +229,3 @@ def get_published(name: str) -> PublishedWeights:
 def find_by_url(url: str) -> Optional[PublishedWeights]:
     """The zoo entry published at ``url``, if any."""
     return next((c for c in _ZOO.values() if c.url == url), None)
-
-
-# The names apps/components.py calls these by.
-has_checkpoint, get_checkpoint = is_published, get_published

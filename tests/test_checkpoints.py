@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import pose
+from pose.errors import MissingWeightsError
 from pose.downloads import fetch_to_cache
 from helpers import shared_path
 
@@ -180,14 +181,14 @@ def test_hash_mismatch_keeps_nothing(tmp_path, torch_home):
     src = tmp_path / "served"
     src.mkdir()
     (src / "hrnet_w8-deadbeef_20260101.pth").write_bytes(shared_path(OFFICIAL).read_bytes())
-    with pytest.raises(pose.CheckpointDownloadError, match="failed its SHA-256 check"):
+    with pytest.raises(MissingWeightsError, match="failed its SHA-256 check"):
         fetch_to_cache(_file_url(src / "hrnet_w8-deadbeef_20260101.pth"), progress=False)
     assert not list((torch_home / "checkpoints").glob("*"))
 
 
 def test_offline_download_says_what_to_fetch_and_where(torch_home):
     url = "http://127.0.0.1:9/mmpose/hrnet_w32_coco_256x192-c78dce93_20200708.pth"
-    with pytest.raises(pose.CheckpointDownloadError) as err:
+    with pytest.raises(MissingWeightsError) as err:
         fetch_to_cache(url, progress=False)
     text = str(err.value)
     assert url in text
@@ -205,5 +206,5 @@ def test_zoo_file_already_in_cache_is_used_without_download(torch_home, official
 
 
 def test_official_zoo_files_explain_manual_download():
-    with pytest.raises(pose.CheckpointDownloadError, match="drive.google.com"):
+    with pytest.raises(MissingWeightsError, match="drive.google.com"):
         pose.load_checkpoint(pose.build_model("hrnet_w32"), "hrnet_w32_coco_256x192_official")

@@ -12,6 +12,7 @@ import detectors
 from detectors.tiling import auto_grid, tile_regions
 from helpers import shared_path
 from pose.datasets.coco import read_rgb
+from pose.errors import MissingWeightsError
 
 ONNX = ["yolox_nano_8xb8-300e_humanart-40f6f0d0.onnx", "yolox_nano_coco80.onnx"]
 
@@ -225,7 +226,7 @@ def test_published_yolox_is_downloaded_extracted_and_checked(torch_home, monkeyp
     # a corrupted archive content is refused and nothing is kept
     cached.unlink()
     _serve_published(monkeypatch, tmp_path, b"not an onnx file")
-    with pytest.raises(published.DetectorDownloadError, match="SHA-256"):
+    with pytest.raises(MissingWeightsError, match="SHA-256"):
         detectors.build_detector("yolox")
     assert not cached.exists()
 
@@ -233,13 +234,11 @@ def test_published_yolox_is_downloaded_extracted_and_checked(torch_home, monkeyp
 def test_published_yolox_offline_says_what_to_fetch(torch_home, monkeypatch):
     import urllib.error
 
-    from detectors import published
-
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr("pose.downloads.urlopen", offline)
-    with pytest.raises(published.DetectorDownloadError,
+    with pytest.raises(MissingWeightsError,
                        match=r"(?s)yolox_nano_8xb8-300e_humanart-40f6f0d0.zip.*end2end.onnx.*"
                              r"--detector-weights"):
         detectors.build_detector("yolox")

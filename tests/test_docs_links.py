@@ -22,8 +22,6 @@ README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 README_MAX_LINES = 250
 FIRST_IMAGE_WITHIN_LINES = 30
-# Pages other branches write; a link to one of them may point nowhere until they are merged.
-PAGES_WRITTEN_ELSEWHERE: Set[str] = {"docs/cli.md"}
 # Modules of other projects that the pages run with ``python -m``.
 EXTERNAL_MODULES = {"pip", "pytest", "venv", "torch.distributed.run"}
 
@@ -86,8 +84,7 @@ def test_relative_links_resolve(page):
             problems.append(f"{target}: outside the repository")
             continue
         if not linked.exists():
-            if rel(linked) not in PAGES_WRITTEN_ELSEWHERE:
-                problems.append(f"{target}: no such file")
+            problems.append(f"{target}: no such file")
             continue
         if anchor:
             if linked.suffix != ".md":
@@ -95,14 +92,6 @@ def test_relative_links_resolve(page):
             elif anchor not in anchors(linked):
                 problems.append(f"{target}: {rel(linked)} has no heading #{anchor}")
     assert not problems, f"{rel(page)}:\n  " + "\n  ".join(problems)
-
-
-def test_pages_written_elsewhere_are_linked_pages():
-    """The allowance is for pages the documentation links to, and only while they are absent
-    here: once a page exists its links are checked like any other."""
-    linked = {rel((page.parent / f).resolve()) for page in PAGES
-              for _, f, _ in relative_links(page) if f}
-    assert PAGES_WRITTEN_ELSEWHERE <= linked
 
 
 def test_readme_is_short():

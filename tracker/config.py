@@ -5,6 +5,8 @@ import enum
 from dataclasses import dataclass
 from typing import Optional
 
+from pose.errors import BadInputError
+
 from .matching import get_matcher
 from .similarity import SIMILARITIES
 
@@ -95,17 +97,18 @@ class TrackerConfig:
         return max(1, int(round(self.propagation * self.fps))) if self.propagation > 0 else 0
 
     def check(self) -> None:
-        """Raises ValueError for a bad choice or value (one line naming the field)."""
+        """Raises :class:`pose.errors.BadInputError` (a ValueError) for a bad choice or value
+        (one line naming the field)."""
         if self.similarity not in SIMILARITIES:
-            raise ValueError(f"similarity must be one of {', '.join(map(repr, SIMILARITIES))}, "
-                             f"got {self.similarity!r}")
+            raise BadInputError(f"similarity must be one of "
+                                f"{', '.join(map(repr, SIMILARITIES))}, got {self.similarity!r}")
         get_matcher(self.matching)
         if not self.fps > 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
+            raise BadInputError(f"fps must be positive, got {self.fps}")
         if self.min_hits < 1:
-            raise ValueError(f"min_hits must be at least 1, got {self.min_hits}")
+            raise BadInputError(f"min_hits must be at least 1, got {self.min_hits}")
         if self.max_lost < 0 or self.propagation < 0 or self.min_joints < 0:
-            raise ValueError("max_lost, propagation and min_joints cannot be negative")
+            raise BadInputError("max_lost, propagation and min_joints cannot be negative")
         if self.low_box_threshold > self.box_threshold:
-            raise ValueError(f"low_box_threshold ({self.low_box_threshold}) must not exceed "
-                             f"box_threshold ({self.box_threshold})")
+            raise BadInputError(f"low_box_threshold ({self.low_box_threshold}) must not exceed "
+                                f"box_threshold ({self.box_threshold})")

@@ -11,6 +11,8 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
+from pose.errors import BadInputError
+
 Matches = List[Tuple[int, int]]
 Indices = Tuple[np.ndarray, np.ndarray]
 
@@ -81,8 +83,8 @@ def get_matcher(method: str) -> Matcher:
     try:
         return MATCHERS[method]
     except KeyError:
-        raise ValueError(f"matching must be one of {', '.join(map(repr, MATCHERS))}, "
-                         f"got {method!r}") from None
+        raise BadInputError(f"matching must be one of {', '.join(map(repr, MATCHERS))}, "
+                            f"got {method!r}") from None
 
 
 def match_indices(similarity: np.ndarray, threshold: float, method: str = "greedy") -> Indices:

@@ -21,7 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 from pose.datasets.posetrack18 import PoseTrackAnnotationError, read_annotation_file
-from pose.safe_output import OutputError, check_outputs, write_json_atomic
+from pose.errors import BadInputError, MissingFileError, report_errors
+from pose.keypoints import get_keypoint_set
+from pose.safe_output import check_outputs, write_json_atomic
 
 from .matching import MATCHERS
 from .similarity import SIMILARITIES
@@ -31,7 +33,7 @@ from .tracker import PoseTracker, TrackerConfig
 def read_predictions(path: Path) -> dict:
     """A prediction file's content, checked to be a PoseTrack18 object
     (:func:`pose.datasets.posetrack18.read_annotation_file`) whose annotations have keypoints;
-    ValueError names the file and what is wrong."""
+    :class:`PoseTrackAnnotationError` (a user error) names the file and what is wrong."""
     file = read_annotation_file(path, "PoseTrack18 prediction file")
     for people in file.by_image.values():
         for ann in people:
@@ -96,26 +98,28 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="frame rate of the videos (default %(default)s)")
     parser.add_argument("--keypoints", default="posetrack18", help="joint layout (OKS sigmas)")
     args = parser.parse_args(argv)
+    return report_errors(lambda: _retrack(args))
+
+
+def _retrack(args: argparse.Namespace) -> int:
+    """Re-tracks every file of ``--input`` into ``--output``; returns the exit code."""
     files = sorted(args.input.glob("*.json")) if args.input.is_dir() else []
     if not files:
-        print(f"error: no *.json prediction files in {args.input}", file=sys.stderr)
-        return 2
-    try:
-        config = TrackerConfig(similarity=args.similarity, matching=args.matching,
-                               threshold=args.threshold, max_lost=args.max_lost, fps=args.fps,
-                               flow=None, keypoints=args.keypoints)
-        check_outputs([("--output", args.output / path.name) for path in files],
-                      [("--input", path) for path in files], create_folders=True)
-        for path in tqdm(files, desc="files", disable=not sys.stderr.isatty()):
-            data = read_predictions(path)
-            try:
-                data = retrack_file(data, config)
-            except (KeyError, ValueError, TypeError) as exc:
-                raise ValueError(f"{path}: cannot re-track ({exc})") from None
-            write_json_atomic(data, args.output / path.name)
-    except (OutputError, ValueError, KeyError) as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
-        return 2
+        raise MissingFileError(f"no *.json prediction files in {args.input}")
+    config = TrackerConfig(similarity=args.similarity, matching=args.matching,
+                           threshold=args.threshold, max_lost=args.max_lost, fps=args.fps,
+                           flow=None, keypoints=args.keypoints)
+    config.check()
+    get_keypoint_set(config.keypoints)
+    check_outputs([("--output", args.output / path.name) for path in files],
+                  [("--input", path) for path in files], create_folders=True)
+    for path in tqdm(files, desc="files", disable=not sys.stderr.isatty()):
+        data = read_predictions(path)
+        try:
+            data = retrack_file(data, config)
+        except (KeyError, ValueError, TypeError) as exc:  # the file's poses, not the options
+            raise BadInputError(f"{path}: cannot re-track ({exc})") from None
+        write_json_atomic(data, args.output / path.name)
     print(f"{len(files)} files re-tracked into {args.output}")
     return 0
 

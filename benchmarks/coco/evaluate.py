@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 import pose
 from pose.allocator import retain_freed_memory
+from pose.errors import MissingFileError, report_errors
 from pose.safe_output import check_outputs, write_json_atomic
 from pose.datasets.coco import detection_boxes, ground_truth_boxes, load_coco, read_rgb
 from pose.estimator import PreparedCrops, TopDownEstimator, prepare_crops
@@ -95,7 +96,7 @@ def evaluate(images: Path, annotations: Path, model_name: str, checkpoint: Optio
     """The whole evaluation; returns pycocotools' ten stats and writes the results to
     ``output``."""
     if not images.is_dir():
-        raise FileNotFoundError(f"image folder not found: {images}")
+        raise MissingFileError(f"image folder not found: {images}")
     coco = load_coco(annotations)
     if detections is not None:
         boxes = detection_boxes(detections, det_score_threshold, coco.getImgIds())
@@ -144,7 +145,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     retain_freed_memory()  # batches of 64 persons: the activations reuse the last batch's memory
-    try:
+
+    def body() -> int:
         checkpoint = None if args.random_weights else (
             args.checkpoint or pose.get_preset(args.model).default_weights)
         inputs = [("--annotations", args.annotations), ("--detections", args.detections)]
@@ -159,11 +161,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                          progress=not args.no_progress)
         if args.stats_json:
             write_json_atomic(stats, args.stats_json)
-    except (FileNotFoundError, ValueError, KeyError, pose.CheckpointDownloadError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) else exc
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return report_errors(body)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Callable, List, Optional
 
 import torch
 
+from pose.errors import BadInputError
 from pose.safe_output import write_json_atomic
 from pose.datasets.coco import load_coco
 from pose.keypoints import KeypointSet, get_keypoint_set
@@ -25,7 +26,7 @@ from pose.training.augment import AugmentConfig
 from pose.training.engine import TrainConfig, Trainer
 from pose.training.recipe import Recipe, TestConfig, apply_overrides
 from pose.training.records import PersonRecord, coco_records
-from pose.training.run import build_network, main_guard, training_set
+from pose.training.run import build_network, run_training_command, training_set
 
 from ..shared_data import SHARED_DATA
 from .train import validation_boxes, validator
@@ -88,7 +89,7 @@ def overfit_arguments(parser: argparse.ArgumentParser, output: str, data: Path,
 def set_threads(threads: Optional[int]) -> None:
     if threads is not None:
         if threads < 1:
-            raise ValueError(f"--threads must be positive, got {threads}")
+            raise BadInputError(f"--threads must be positive, got {threads}")
         torch.set_num_threads(threads)
 
 
@@ -110,7 +111,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return report(overfit(recipe, records, layout, evaluate, args.output), TARGET_AP,
                       args.json)
 
-    return main_guard(body)
+    return run_training_command(body)
 
 
 if __name__ == "__main__":

@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import List, Optional
 
 
+from pose.errors import BadInputError, MissingFileError
 from pose.datasets.coco import detection_boxes, ground_truth_boxes, load_coco
 from pose.datasets.custom import custom_layout
 from pose.estimator import TopDownEstimator
 from pose.keypoints import KeypointSet, get_keypoint_set
 from pose.training.recipe import Recipe, TestConfig
 from pose.training.records import coco_records
-from pose.training.run import (add_recipe_arguments, build_network, main_guard, recipe_from_args,
-                               run_recipe, training_set)
+from pose.training.run import (add_recipe_arguments, build_network, recipe_from_args, run_recipe,
+                               run_training_command, training_set)
 
 from ..configs.coco import RECIPES
 from .evaluate import PersonCrops, predict
@@ -42,7 +43,7 @@ def validator(coco, images: Path, boxes, recipe: Recipe, layout: KeypointSet,
     (as ``benchmarks.coco.evaluate``: flip test, rescoring, OKS-NMS) and returns pycocotools'
     ten stats (``AP``, ``AP .5``, ...)."""
     if not images.is_dir():
-        raise FileNotFoundError(f"image folder not found: {images}")
+        raise MissingFileError(f"image folder not found: {images}")
     test: TestConfig = recipe.test
     sigmas = layout.sigma_array()
 
@@ -63,8 +64,8 @@ def validation_boxes(coco, recipe: Recipe, detections: Optional[Path]):
     if recipe.test.use_gt_boxes:
         return ground_truth_boxes(coco, recipe.box_end)
     if detections is None:
-        raise ValueError("the recipe validates on detection boxes (test.use_gt_boxes=false): "
-                         "pass --val-detections FILE or --set test.use_gt_boxes=true")
+        raise BadInputError("the recipe validates on detection boxes (test.use_gt_boxes=false): "
+                            "pass --val-detections FILE or --set test.use_gt_boxes=true")
     return detection_boxes(detections, recipe.test.det_score_threshold, coco.getImgIds())
 
 
@@ -129,7 +130,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         run_recipe(recipe, output, prepare, args.resume, args.device)
         return 0
 
-    return main_guard(body)
+    return run_training_command(body)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,14 @@ from typing import Dict, List
 
 import numpy as np
 
+from pose.errors import BadInputError
 from pose.safe_output import atomic_path
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 PEDESTRIAN_CLASSES = (1,)  # MOT16/17/20
 
 
-class MotFormatError(ValueError):
+class MotFormatError(BadInputError):
     """A MOTChallenge file or folder that cannot be read; the message names it and why."""
 
 

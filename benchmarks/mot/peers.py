@@ -172,7 +172,7 @@ def markdown(table: Dict[str, dict], timed: bool) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from apps.components import load_detector, pick_device
+    from apps.models import load_detector, pick_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sequences", nargs="*", type=Path, metavar="SEQ_DIR")

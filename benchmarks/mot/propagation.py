@@ -99,7 +99,7 @@ def synthetic_accumulators(seeds: int, everyone: bool, propagation: Optional[flo
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from apps.components import load_detector, pick_device
+    from apps.models import load_detector, pick_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sequence", type=Path, metavar="SEQ_DIR")

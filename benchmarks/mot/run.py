@@ -34,12 +34,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from apps.components import (AppError, DEFAULT_DETECTOR, add_tracker_arguments, load_detector,
-                             pick_device, run_reporting_errors, tracker_config)
+from apps.models import DEFAULT_DETECTOR, load_detector, pick_device
+from apps.options import add_tracker_arguments, tracker_config
+from pose.errors import BadInputError, UnreadableFileError, report_errors
 from pose.safe_output import check_outputs, write_json_atomic
 from tracker import PoseTracker, TrackerConfig
 
-from .files import (GroundTruth, MotFormatError, Sequence, read_detections, read_ground_truth,
+from .files import (GroundTruth, Sequence, read_detections, read_ground_truth,
                     read_sequence, write_results)
 
 
@@ -90,21 +91,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def check_inputs(args: argparse.Namespace) -> List[SequenceRun]:
     """Every sequence, detection and ground-truth file read and checked, and the outputs
     checked (:func:`pose.safe_output.check_outputs`: never over an input or each other);
-    raises :class:`AppError` or :class:`pose.safe_output.OutputError` with one line."""
+    raises a :class:`pose.errors.HrtrackError` with one line."""
     runs, names, inputs = [], {}, []
     for root in args.sequences:
-        try:
-            sequence = read_sequence(root)
-            run = SequenceRun(sequence, args.output_dir / f"{sequence.name}.txt")
-            if args.detections is not None:
-                run.detections = read_detections(sequence.root / args.detections)
-            if sequence.gt_path.is_file():
-                run.gt = read_ground_truth(sequence.gt_path)
-        except MotFormatError as exc:
-            raise AppError(str(exc)) from None
+        sequence = read_sequence(root)
+        run = SequenceRun(sequence, args.output_dir / f"{sequence.name}.txt")
+        if args.detections is not None:
+            run.detections = read_detections(sequence.root / args.detections)
+        if sequence.gt_path.is_file():
+            run.gt = read_ground_truth(sequence.gt_path)
         if sequence.name in names:
-            raise AppError(f"two sequences are named {sequence.name} ({names[sequence.name]} and "
-                           f"{root}): their results would overwrite each other")
+            raise BadInputError(f"two sequences are named {sequence.name} ({names[sequence.name]} "
+                                f"and {root}): their results would overwrite each other")
         names[sequence.name] = root
         for path in (sequence.gt_path, sequence.det_path, sequence.root / "seqinfo.ini",
                      *sequence.images):
@@ -126,7 +124,7 @@ def metrics_path(args: argparse.Namespace) -> Path:
 def read_rgb(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise AppError(f"{path}: not a readable image")
+        raise UnreadableFileError(f"{path}: not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -232,7 +230,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_reporting_errors(run, parse_args(argv))
+    args = parse_args(argv)
+    return report_errors(lambda: run(args), stop_on_sigterm=True)
 
 
 if __name__ == "__main__":

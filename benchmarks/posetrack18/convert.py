@@ -16,17 +16,19 @@ is the GT image whose file name is frame ``k`` (``.../000012.jpg`` is frame 12).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
 from apps.posetrack_json import category
 from pose.datasets.posetrack18 import PoseTrackAnnotationError
+from pose.errors import report_errors
 from pose.keypoints import POSETRACK18
-from pose.safe_output import OutputError, check_outputs, write_json_atomic
+from pose.safe_output import check_outputs, write_json_atomic
 
 
 def prediction_file(gt: dict, poses: Dict[int, List[dict]]) -> dict:
@@ -119,26 +121,40 @@ def main(argv: Optional[List[str]] = None) -> int:
     own.add_argument("--gt", type=Path, required=True, help="the GT file of that video")
     own.add_argument("--output", type=Path, required=True, help="prediction file to write")
     args = parser.parse_args(argv)
-    try:
-        if args.source == "coco":
-            gt_files = sorted(Path(args.gt).glob("*.json"))
-            check_outputs([("--output", args.output / p.name) for p in gt_files],
-                          [("--results", args.results)] + [("--gt", p) for p in gt_files],
-                          create_folders=True)
-            results = _load_json(args.results, "results file", list)
+    return report_errors(lambda: _convert(args))
+
+
+def _convert(args: argparse.Namespace) -> int:
+    """The conversion ``main`` asked for; a record without a needed field is a
+    :class:`PoseTrackAnnotationError` naming the inputs."""
+    if args.source == "coco":
+        gt_files = sorted(Path(args.gt).glob("*.json"))
+        check_outputs([("--output", args.output / p.name) for p in gt_files],
+                      [("--results", args.results)] + [("--gt", p) for p in gt_files],
+                      create_folders=True)
+        results = _load_json(args.results, "results file", list)
+        with _fields_of(args.results, args.gt):
             used = from_coco_results(results, args.gt, args.output)
-            print(f"{used} poses of {len(results)} written to {args.output}")
-        else:
-            check_outputs([("--output", args.output)], [("--tracks", args.tracks),
-                                                        ("--gt", args.gt)], create_folders=True)
-            converted = from_hrtrack(_load_json(args.tracks, "tracking output"),
-                                     _load_json(args.gt, "GT file"))
-            write_json_atomic(converted, args.output)
-            print(f"{len(converted['annotations'])} poses written to {args.output}")
-    except (PoseTrackAnnotationError, OutputError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        print(f"{used} poses of {len(results)} written to {args.output}")
+        return 0
+    check_outputs([("--output", args.output)], [("--tracks", args.tracks), ("--gt", args.gt)],
+                  create_folders=True)
+    with _fields_of(args.tracks, args.gt):
+        converted = from_hrtrack(_load_json(args.tracks, "tracking output"),
+                                 _load_json(args.gt, "GT file"))
+    write_json_atomic(converted, args.output)
+    print(f"{len(converted['annotations'])} poses written to {args.output}")
     return 0
+
+
+@contextlib.contextmanager
+def _fields_of(*paths: Path) -> Iterator[None]:
+    """A missing field (KeyError) while reading ``paths`` becomes a PoseTrackAnnotationError."""
+    try:
+        yield
+    except KeyError as exc:
+        raise PoseTrackAnnotationError(f"{' or '.join(map(str, paths))}: a record lacks the "
+                                       f"field {exc}") from None
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from pose.datasets.posetrack18 import PoseTrackAnnotationError
-from pose.safe_output import OutputError, check_outputs, write_json_atomic
+from pose.errors import report_errors
+from pose.safe_output import check_outputs, write_json_atomic
 
 from .poseval import COLUMNS, evaluate_folders
 
@@ -54,18 +54,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="order of equal scores in the AP ranking: as poseval under numpy 1.x "
                         "(default, the official numbers) or as the installed numpy")
     args = parser.parse_args(argv)
+    return report_errors(lambda: _evaluate(args))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """The evaluation ``main`` asked for: prints (and writes) the tables; returns the exit code."""
     start = time.perf_counter()
-    try:
-        if args.json is not None:  # checked before the work: never over a GT or prediction file
-            inputs = [("--gt", p) for p in sorted(args.gt.glob("*.json"))] + \
-                [("--pred", p) for p in sorted(args.pred.glob("*.json"))]
-            check_outputs([("--json", args.json)], inputs, create_folders=True)
-        result = evaluate_folders(args.gt, args.pred, per_sequence=args.per_sequence,
-                                  progress=sys.stderr.isatty(),
-                                  legacy_ties=args.tie_order == "numpy1")
-    except (PoseTrackAnnotationError, OutputError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.json is not None:  # checked before the work: never over a GT or prediction file
+        inputs = [("--gt", p) for p in sorted(args.gt.glob("*.json"))] + \
+            [("--pred", p) for p in sorted(args.pred.glob("*.json"))]
+        check_outputs([("--json", args.json)], inputs, create_folders=True)
+    result = evaluate_folders(args.gt, args.pred, per_sequence=args.per_sequence,
+                              progress=sys.stderr.isatty(),
+                              legacy_ties=args.tie_order == "numpy1")
     tables = result.tables()
     print(f"{len(result.sequences)} sequences evaluated in {time.perf_counter() - start:.1f} s\n")
     print_tables(tables)
@@ -79,11 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             out["per_sequence"] = {n: {k: (_clean(v) if isinstance(v, float) else v)
                                        for k, v in row.items()}
                                    for n, row in result.per_sequence.items()}
-        try:
-            write_json_atomic(out, args.json, indent=2)
-        except OutputError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        write_json_atomic(out, args.json, indent=2)
     return 0
 
 

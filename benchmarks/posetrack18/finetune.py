@@ -28,12 +28,13 @@ import numpy as np
 
 from pose.datasets.coco import detection_boxes
 from pose.datasets.posetrack18 import PoseTrackSequence, annotated_persons, read_sequences
+from pose.errors import BadInputError, MissingFileError
 from pose.estimator import TopDownEstimator
 from pose.keypoints import get_keypoint_set
 from pose.training.recipe import Recipe
 from pose.training.records import posetrack18_records
-from pose.training.run import (add_recipe_arguments, build_network, main_guard, recipe_from_args,
-                               run_recipe, training_set)
+from pose.training.run import (add_recipe_arguments, build_network, recipe_from_args, run_recipe,
+                               run_training_command, training_set)
 
 from ..coco.evaluate import PersonCrops, predict
 from ..configs.posetrack18 import RECIPES
@@ -72,14 +73,14 @@ def validator(gt_dir: Path, data_root: Path, recipe: Recipe,
     PoseTrack18 prediction files and scored by poseval's AP; returns ``{"AP": Total,
     "AP Head": ..., ...}`` in percent."""
     if not gt_dir.is_dir():
-        raise FileNotFoundError(f"PoseTrack18 validation folder not found: {gt_dir} (official "
+        raise MissingFileError(f"PoseTrack18 validation folder not found: {gt_dir} (official "
                                 "per-video files are needed for the evaluator)")
     sequences = read_sequences(gt_dir)
     coco = frames_index(sequences)
     if recipe.test.use_gt_boxes:
         boxes = gt_boxes(sequences, recipe.box_end)
     elif detections is None:
-        raise ValueError("test.use_gt_boxes is false: pass --val-detections FILE")
+        raise BadInputError("test.use_gt_boxes is false: pass --val-detections FILE")
     else:
         boxes = detection_boxes(detections, recipe.test.det_score_threshold, coco.getImgIds())
     layout = get_keypoint_set(recipe.keypoints)
@@ -141,7 +142,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         run_recipe(recipe, output, prepare, args.resume, args.device)
         return 0
 
-    return main_guard(body)
+    return run_training_command(body)
 
 
 if __name__ == "__main__":

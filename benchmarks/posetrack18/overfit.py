@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import List, Optional
 
 from pose.datasets.posetrack18 import read_sequences
+from pose.errors import MissingFileError
 from pose.keypoints import get_keypoint_set
 from pose.training.recipe import Recipe, apply_overrides
 from pose.training.records import posetrack18_records
-from pose.training.run import main_guard
+from pose.training.run import run_training_command
 
 from ..coco.overfit import RECIPE as COCO_RECIPE
 from ..coco.overfit import overfit, overfit_arguments, report, set_threads
@@ -58,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     def body() -> int:
         set_threads(args.threads)
         if not args.weights.is_file():
-            raise FileNotFoundError(f"checkpoint not found: {args.weights} (run python -m "
+            raise MissingFileError(f"checkpoint not found: {args.weights} (run python -m "
                                     "benchmarks.coco.overfit first, or pass --from)")
         recipe = apply_overrides(overfit_recipe(str(args.weights)), args.overrides)
         layout = get_keypoint_set(recipe.keypoints)
@@ -70,7 +71,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         summary["from"] = str(args.weights)
         return report(summary, TARGET_MAP, args.json, unit="")
 
-    return main_guard(body)
+    return run_training_command(body)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import timedelta
@@ -26,13 +25,15 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from apps.components import (AppError, add_model_arguments, add_tracker_arguments,
-                             build_components, check_model_options, fetch_model_files,
-                             model_files, run_reporting_errors)
+from apps.components import build_components
+from apps.models import fetch_model_files
+from apps.options import (add_model_arguments, add_tracker_arguments, check_model_options,
+                          model_files)
 from apps.posetrack_json import category, person_annotation
+from pose.distributed import rank_device, rank_info, shard
+from pose.errors import BadInputError, MissingFileError, UnknownNameError, report_errors
 from pose.safe_output import check_outputs, write_json_atomic
 from pose.datasets.coco import read_rgb
 from pose.datasets.posetrack18 import PoseTrackSequence, gt_box, read_sequences
@@ -87,11 +88,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def distributed_rank() -> tuple:
-    """``(rank, world_size)`` from torchrun's environment ((0, 1) otherwise)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
 def annotation_source(args: argparse.Namespace) -> Path:
     return args.annotations or args.data_root / "annotations" / args.split
 
@@ -102,7 +98,7 @@ def load_sequences(args: argparse.Namespace) -> List[PoseTrackSequence]:
         wanted = set(args.sequences.split(","))
         unknown = wanted - {s.name for s in sequences}
         if unknown:
-            raise AppError(f"--sequences: unknown {', '.join(sorted(unknown))}")
+            raise UnknownNameError(f"--sequences: unknown {', '.join(sorted(unknown))}")
         sequences = [s for s in sequences if s.name in wanted]
     return sorted(sequences, key=lambda s: s.name)
 
@@ -143,9 +139,9 @@ class BoxSource:
             self._file = FileDetector(str(args.detections), score_threshold=self.threshold)
             ids = {image.image_id for s in sequences for image in s.images}
             if sequences and not ids & set(self._file.image_ids):
-                raise AppError(f"{args.detections} has no boxes scoring {self.threshold} or more "
-                               f"for any image of the {len(sequences)} sequences (are its image_id "
-                               "values PoseTrack18 image ids of this split?)")
+                raise BadInputError(f"{args.detections} has no boxes scoring {self.threshold} or "
+                                    f"more for any image of the {len(sequences)} sequences (are "
+                                    "its image_id values PoseTrack18 image ids of this split?)")
 
     def __call__(self, sequence: PoseTrackSequence, image_id: int,
                  size: Tuple[int, int]) -> Optional[np.ndarray]:
@@ -166,8 +162,8 @@ def run_sequence(sequence: PoseTrackSequence, components, args: argparse.Namespa
     for image in sequence.images:
         path = args.data_root / image.file_name
         if not path.is_file():
-            raise AppError(f"image not found: {path} (is --data-root the folder holding "
-                           f"{Path(image.file_name).parts[0]}/?)")
+            raise MissingFileError(f"image not found: {path} (is --data-root the folder holding "
+                                   f"{Path(image.file_name).parts[0]}/?)")
         frame = read_rgb(path)
         frame_boxes = boxes(sequence, image.image_id, frame.shape[:2])
         poses = gt_people(sequence, image.image_id, frame.shape[:2])[1] if args.oracle else None
@@ -231,19 +227,18 @@ def check_run_outputs(args: argparse.Namespace, sequences: List[PoseTrackSequenc
 
 
 def run(args: argparse.Namespace) -> int:
-    rank, world = distributed_rank()
+    info = rank_info()
+    rank, world = info.rank, info.world_size
     sequences = load_sequences(args)
     check_model_options(args, use_detector=args.boxes not in ("gt", "detections"),
                         use_pose=not args.oracle)
     check_run_outputs(args, sequences)
-    mine = sequences[rank::world]
+    mine = shard(sequences, info)
     todo = [s for s in mine if args.overwrite or not (args.output / prediction_name(s)).exists()]
     print(f"[rank {rank}/{world}] {len(sequences)} sequences, {len(mine)} here, "
           f"{len(mine) - len(todo)} already written", file=sys.stderr)
     if todo:
-        local_rank = int(os.environ.get("LOCAL_RANK", 0))
-        if world > 1 and args.device in (None, "cuda") and torch.cuda.is_available():
-            args.device = f"cuda:{local_rank % torch.cuda.device_count()}"  # one GPU per rank
+        args.device = rank_device(args.device, info)  # one GPU per rank
         box_source = BoxSource(args, sequences)  # checks a detection file before the models
         use_detector = args.boxes not in ("gt", "detections")
         fetch_model_files(args, use_detector, use_pose=not args.oracle)
@@ -254,8 +249,8 @@ def run(args: argparse.Namespace) -> int:
         components.pipeline.min_box_score = args.box_threshold
         layout = components.keypoint_set.name
         if layout not in ("coco", POSETRACK18.name) and not args.oracle:
-            raise AppError(f"the pose model outputs the {layout!r} joint layout; PoseTrack18 "
-                           "needs a COCO or PoseTrack18 model")
+            raise BadInputError(f"the pose model outputs the {layout!r} joint layout; "
+                                "PoseTrack18 needs a COCO or PoseTrack18 model")
         for sequence in tqdm(todo, desc=f"rank {rank}", unit="seq", disable=None):
             started = time.perf_counter()
             prediction = run_sequence(sequence, components, args, box_source, layout)
@@ -289,7 +284,8 @@ def _barrier() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_reporting_errors(run, parse_args(argv))
+    args = parse_args(argv)
+    return report_errors(lambda: run(args), stop_on_sigterm=True)
 
 
 if __name__ == "__main__":

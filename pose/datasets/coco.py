@@ -12,6 +12,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..errors import BadInputError, MissingFileError
+
 
 # Where a clean box ends (:func:`clean_box`): ``"last_pixel"``, ``x2 = x1 + w - 1`` (official
 # HRNet, mmpose 0.26 and earlier) or ``"edge"``, ``x2 = x1 + w`` (mmpose 0.27 and later).
@@ -47,15 +49,15 @@ def detection_boxes(path: os.PathLike, score_threshold: float = 0.0,
     dropped if ``score < score_threshold`` (official ``IMAGE_THRE``, 0.0), boxes used as given."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"detection file not found: {path}")
+        raise MissingFileError(f"detection file not found: {path}")
     with open(path) as f:
         try:
             detections = json.load(f)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON ({exc})") from None
+            raise BadInputError(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(detections, list):
-        raise ValueError(f"{path} is not a COCO results list ([{{image_id, category_id, bbox, "
-                         "score}, ...}])")
+        raise BadInputError(f"{path} is not a COCO results list ([{{image_id, category_id, bbox, "
+                            "score}, ...}])")
     wanted = None if image_ids is None else set(image_ids)
     rows: Dict[int, list] = {}
     for det in detections:
@@ -73,7 +75,7 @@ def read_rgb(path: os.PathLike) -> np.ndarray:
     EXIF orientation ignored)."""
     image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
-        raise FileNotFoundError(f"cannot read image {path} (missing or not an image)")
+        raise MissingFileError(f"cannot read image {path} (missing or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -87,7 +89,7 @@ def clean_box(bbox: Sequence[float], width: Optional[float] = None,
     w))`` (see ``BOX_ENDS``).
     """
     if box_end not in BOX_ENDS:
-        raise ValueError(f"box_end must be one of {', '.join(BOX_ENDS)}, got {box_end!r}")
+        raise BadInputError(f"box_end must be one of {', '.join(BOX_ENDS)}, got {box_end!r}")
     x, y, w, h = (float(v) for v in bbox)
     inside = 1.0 if box_end == "last_pixel" else 0.0
     x1, y1 = max(0.0, x), max(0.0, y)
@@ -132,6 +134,6 @@ def load_coco(annotations: os.PathLike):
 
     annotations = Path(annotations)
     if not annotations.is_file():
-        raise FileNotFoundError(f"annotation file not found: {annotations}")
+        raise MissingFileError(f"annotation file not found: {annotations}")
     with contextlib.redirect_stdout(io.StringIO()):
         return COCO(str(annotations))

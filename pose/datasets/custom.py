@@ -11,6 +11,7 @@ import os
 import re
 from typing import Optional, Sequence, Tuple, Union
 
+from ..errors import BadInputError
 from ..keypoints import KeypointSet
 from . import load_json
 
@@ -63,8 +64,8 @@ def custom_layout(annotations: Union[str, os.PathLike, dict], *, name: str = "cu
     categories = data.get("categories") or []
     names = categories[0].get("keypoints") if categories else None
     if not names:
-        raise ValueError(f"{name}: the annotation file has no categories[0].keypoints (the joint "
-                         "names)")
+        raise BadInputError(f"{name}: the annotation file has no categories[0].keypoints (the "
+                            "joint names)")
     count = len(names)
     pairs = infer_flip_pairs(names) if flip_pairs is None else tuple(
         (int(a), int(b)) for a, b in flip_pairs)
@@ -73,7 +74,7 @@ def custom_layout(annotations: Union[str, os.PathLike, dict], *, name: str = "cu
     for what, indices in (("flip pair", pairs), ("skeleton edge", skeleton)):
         for pair in indices:
             if not all(0 <= i < count for i in pair):
-                raise ValueError(f"{name}: {what} {pair} is outside the {count} joints")
+                raise BadInputError(f"{name}: {what} {pair} is outside the {count} joints")
     if len(sigma_values) != count:
-        raise ValueError(f"{name}: {len(sigma_values)} sigmas for {count} joints")
+        raise BadInputError(f"{name}: {len(sigma_values)} sigmas for {count} joints")
     return KeypointSet(name, tuple(names), pairs, skeleton, sigma_values)

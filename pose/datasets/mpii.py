@@ -14,6 +14,7 @@ from typing import List, Union
 
 import numpy as np
 
+from ..errors import BadInputError
 from ..keypoints import MPII
 from . import load_json
 
@@ -39,15 +40,15 @@ def read_mpii(path: Union[str, os.PathLike]) -> List[MpiiPerson]:
     """Reads an official MPII annotation JSON (see the module docstring)."""
     entries = load_json(path, "MPII annotation file")
     if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected a list of MPII annotations "
-                         "({image, center, scale, joints, joints_vis})")
+        raise BadInputError(f"{path}: expected a list of MPII annotations "
+                            "({image, center, scale, joints, joints_vis})")
     people = []
     for k, entry in enumerate(entries):
         try:
             people.append(_person(entry))
         except (KeyError, ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: entry {k} needs 'image', 'center', 'scale', 16x2 "
-                             f"'joints' and 16 'joints_vis' ({exc})") from None
+            raise BadInputError(f"{path}: entry {k} needs 'image', 'center', 'scale', 16x2 "
+                                f"'joints' and 16 'joints_vis' ({exc})") from None
     return people
 
 

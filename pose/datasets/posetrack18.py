@@ -26,6 +26,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ..errors import BadInputError, MissingFileError
 from ..keypoints import POSETRACK18
 from . import load_json
 from .coco import clean_box
@@ -33,7 +34,7 @@ from .coco import clean_box
 NUM_SLOTS = POSETRACK18.num_joints
 
 
-class PoseTrackAnnotationError(ValueError):
+class PoseTrackAnnotationError(BadInputError):
     """A PoseTrack18 file (annotations or predictions) that cannot be read or used; the message
     names the file."""
 
@@ -184,7 +185,7 @@ class PoseTrackSequence:
 def _annotation_files(folder: Path) -> List[Path]:
     files = sorted(folder.glob("*.json"))
     if not files:
-        raise FileNotFoundError(f"no PoseTrack18 annotation files (*.json) in {folder}")
+        raise MissingFileError(f"no PoseTrack18 annotation files (*.json) in {folder}")
     return files
 
 
@@ -192,7 +193,7 @@ def find_sequences(data_root: Union[str, os.PathLike], split: str = "val") -> Li
     """The official per-video files ``<data_root>/annotations/<split>/*.json``, sorted by name."""
     folder = Path(data_root) / "annotations" / split
     if not folder.is_dir():
-        raise FileNotFoundError(f"PoseTrack18 annotation folder not found: {folder}")
+        raise MissingFileError(f"PoseTrack18 annotation folder not found: {folder}")
     return _annotation_files(folder)
 
 

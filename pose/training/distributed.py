@@ -14,40 +14,25 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
+from ..distributed import RankInfo, rank_info
+
 # Rank 0 validates alone while the other processes wait at a barrier: a COCO validation on
 # detection boxes can outlast NCCL's default 10-minute collective timeout.
 TIMEOUT = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
-class DistributedContext:
-    """This process's place in the run."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
+class DistributedContext(RankInfo):
+    """This process's place in the run (:class:`pose.distributed.RankInfo`) and the collective
+    operations of its process group."""
 
     @classmethod
     def current(cls) -> "DistributedContext":
         """The initialised process group's rank and size (one process when there is none)."""
         if dist.is_available() and dist.is_initialized():
-            return cls(dist.get_rank(), dist.get_world_size(),
-                       int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+            local_rank = rank_info().local_rank if "LOCAL_RANK" in os.environ else dist.get_rank()
+            return cls(dist.get_rank(), dist.get_world_size(), local_rank)
         return cls()
-
-    def default_device(self) -> torch.device:
-        """``cuda:<local rank>`` when GPUs exist, else the CPU."""
-        if torch.cuda.is_available():
-            return torch.device("cuda", self.local_rank % torch.cuda.device_count())
-        return torch.device("cpu")
 
     def barrier(self) -> None:
         if self.distributed:
@@ -68,12 +53,12 @@ class DistributedContext:
 
 def init_distributed(backend: Optional[str] = None) -> DistributedContext:
     """Joins the process group described by torchrun's environment variables, if any."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size > 1 and not dist.is_initialized():
+    info = rank_info()
+    if info.distributed and not dist.is_initialized():
         if backend is None:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
         if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(info.local_rank)
         dist.init_process_group(backend, timeout=TIMEOUT)
     return DistributedContext.current()
 

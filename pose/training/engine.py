@@ -38,6 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from ..errors import BadInputError
 from .state import TrainingState, load_training_state, rng_state, save_atomic, set_rng_state
 from .distributed import DistributedContext
 from .loss import build_loss
@@ -217,8 +218,8 @@ class Trainer:
                      **(meta or {})}
         if config.sync_bn and self.context.distributed:
             if self.device.type != "cuda":
-                raise ValueError("sync_bn needs GPUs (PyTorch's SyncBatchNorm does not run on "
-                                 "the CPU)")
+                raise BadInputError("sync_bn needs GPUs (PyTorch's SyncBatchNorm does not run "
+                                    "on the CPU)")
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model.to(self.device)
         self.criterion = build_loss(config.use_target_weight, config.ohkm, config.ohkm_topk)
@@ -229,7 +230,7 @@ class Trainer:
                                  num_workers=config.workers,
                                  pin_memory=self.device.type == "cuda")
         if len(self.loader) == 0:
-            raise ValueError("the training set is empty")
+            raise BadInputError("the training set is empty")
         self.optimizer = _make_optimizer(self.model.parameters(), config)
         self.scheduler = WarmupMultiStepLR(self.optimizer, config.lr_steps, len(self.loader),
                                            config.lr_factor, config.warmup_iters,
@@ -256,7 +257,7 @@ class Trainer:
         if changed:
             warnings.warn(f"resuming {path} with other settings than it was trained with "
                           f"({', '.join(changed)}): the schedule keeps the saved ones and the run "
-                          "is no longer exact", stacklevel=3)
+                          "is not an exact continuation", stacklevel=3)
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -18,11 +18,12 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..datasets import load_json
 from ..datasets.coco import BOX_ENDS
+from ..errors import BadInputError
 from .augment import AugmentConfig
 from .engine import TrainConfig
 
 
-class RecipeError(ValueError):
+class RecipeError(BadInputError):
     """A recipe that cannot be found, read or changed as asked."""
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..datasets.coco import ground_truth_persons, load_coco
 from ..datasets.mpii import read_mpii
 from ..datasets.posetrack18 import PoseTrackSequence, annotated_persons
+from ..errors import MissingFileError
 from ..transforms import box_to_center_scale
 
 PathLike = Union[str, os.PathLike]
@@ -66,7 +67,7 @@ def coco_records(annotations: PathLike, images: PathLike, input_size: Tuple[int,
     ``_box2cs`` does."""
     images = Path(images)
     if not images.is_dir():
-        raise FileNotFoundError(f"image folder not found: {images}")
+        raise MissingFileError(f"image folder not found: {images}")
     coco = load_coco(annotations)
     records = []
     for image_id, persons in ground_truth_persons(coco, box_end).items():
@@ -95,7 +96,7 @@ def mpii_records(annotations: PathLike, images: PathLike) -> List[PersonRecord]:
     its own centre and (square) scale."""
     images = Path(images)
     if not images.is_dir():
-        raise FileNotFoundError(f"image folder not found: {images}")
+        raise MissingFileError(f"image folder not found: {images}")
     return [PersonRecord(images / p.image, p.center.astype(np.float32),
                          p.scale.astype(np.float32), _visibility_01(p.keypoints), k)
             for k, p in enumerate(read_mpii(annotations))]

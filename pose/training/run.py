@@ -12,7 +12,7 @@ from typing import Callable, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..checkpoints import CheckpointDownloadError, CheckpointError
+from ..errors import BadInputError, MissingFileError, report_errors
 from ..keypoints import KeypointSet
 from ..registry import build_model
 from .dataset import TopDownTrainingSet
@@ -21,10 +21,6 @@ from .engine import Evaluator, Trainer, TrainResult
 from .recipe import Recipe, RecipeError, apply_overrides, load_recipe
 from .records import PersonRecord
 from .weights import init_official, load_backbone
-
-# Mistakes a user can make (files, recipe values, checkpoints): reported without a traceback.
-USER_ERRORS = (FileNotFoundError, NotADirectoryError, RecipeError, CheckpointError,
-               CheckpointDownloadError, ValueError, KeyError)
 
 
 def build_network(recipe: Recipe, layout: KeypointSet, weights: Optional[str] = None
@@ -42,7 +38,7 @@ def build_network(recipe: Recipe, layout: KeypointSet, weights: Optional[str] = 
         raise RecipeError(f"init must be 'official' or 'default', got {recipe.init!r}")
     if recipe.backbone:
         if "://" not in recipe.backbone and not Path(recipe.backbone).is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"ImageNet backbone weights not found: {recipe.backbone} (the official runs start "
                 "from them; download them, or --set backbone=PATH, or --set backbone=none to "
                 "train from scratch)")
@@ -59,7 +55,7 @@ def training_set(recipe: Recipe, records: Sequence[PersonRecord], layout: Keypoi
                  cache_images: bool = False) -> TopDownTrainingSet:
     """The recipe's augmented training set over ``records``."""
     if not records:
-        raise ValueError("no annotated persons to train on")
+        raise BadInputError("no annotated persons to train on")
     return TopDownTrainingSet(records, layout, recipe.input_size, recipe.augment, recipe.sigma,
                               recipe.color, recipe.train.seed, cache_images)
 
@@ -120,16 +116,14 @@ def run_recipe(recipe: Recipe, output: Path,
         cleanup_distributed()
 
 
-def main_guard(body: Callable[[], int]) -> int:
-    """Runs a recipe script's body, turning user mistakes into one-line errors (exit code 2)."""
-    try:
-        return body()
-    except USER_ERRORS as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        with contextlib.suppress(Exception):
-            cleanup_distributed()
-        print("interrupted; continue with --resume RUN/last.pt", file=sys.stderr)
-        return 130
+def run_training_command(body: Callable[[], int]) -> int:
+    """Runs a recipe script's ``body() -> exit code`` under :func:`pose.errors.report_errors`;
+    Ctrl-C leaves torchrun's process group and says how to continue (exit code 130)."""
+    return report_errors(body, on_interrupt=_interrupted)
+
+
+def _interrupted() -> int:
+    with contextlib.suppress(Exception):
+        cleanup_distributed()
+    print("interrupted; continue with --resume RUN/last.pt", file=sys.stderr)
+    return 130

@@ -20,6 +20,7 @@ import torch
 
 from ..safe_output import atomic_path
 from ..checkpoint_reader import CheckpointError, read_checkpoint
+from ..errors import MissingFileError
 
 TrainingState = Dict[str, Any]
 
@@ -35,7 +36,7 @@ def load_training_state(path: Union[str, os.PathLike]) -> TrainingState:
     """Reads the training state the training engine saved at ``path`` (onto the CPU)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint to resume from not found: {path}")
+        raise MissingFileError(f"checkpoint to resume from not found: {path}")
     state = read_checkpoint(path)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is not a training checkpoint of this engine (it holds a "

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..checkpoints import normalize_state_dict, read_checkpoint, resolve_checkpoint
+from ..errors import BadInputError
 
 HEAD_PREFIXES = ("deconv_layers", "final_layer")
 
@@ -52,7 +53,8 @@ def load_backbone(model: nn.Module, path: Union[str, os.PathLike]) -> List[str]:
     fitting = {k: v for k, v in state.items()
                if k in own and v.shape == own[k].shape and not k.startswith(HEAD_PREFIXES)}
     if not fitting:
-        raise ValueError(f"no tensor of {path} fits the model's backbone (names or shapes differ)")
+        raise BadInputError(f"no tensor of {path} fits the model's backbone (names or shapes "
+                            "differ)")
     with torch.no_grad():
         for key, value in fitting.items():
             own[key].copy_(value)
