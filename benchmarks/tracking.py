@@ -99,7 +99,8 @@ def cost_per_frame(people: int = 20, frames: int = 300, warmup: int = 20,
                    **config) -> float:
     """Median microseconds per :meth:`PoseTracker.update` with ``people`` moving poses (COCO
     joints; with ``boxes_only``, their boxes and scores alone) over ``frames`` frames after
-    ``warmup`` frames; ``images`` (cycled) are given as the frames, for optical flow;
+    ``warmup`` frames, the frame's size given as the apps give it; ``images`` (cycled) are
+    given as the frames, for optical flow;
     ``config``: :class:`TrackerConfig` fields (default: no flow)."""
     rng = np.random.default_rng(0)
     size = (1500, 1500) if images is None else images[0].shape[1::-1]
@@ -118,9 +119,9 @@ def cost_per_frame(people: int = 20, frames: int = 300, warmup: int = 20,
                                 np.full((people, 1), 0.9)], axis=1)
         t0 = time.perf_counter()
         if boxes_only:
-            tracker.update(boxes=boxes, frame=frame)
+            tracker.update(boxes=boxes, frame=frame, frame_shape=size[::-1])
         else:
-            tracker.update(poses, frame=frame)
+            tracker.update(poses, frame=frame, frame_shape=size[::-1])
         elapsed.append(time.perf_counter() - t0)
     return float(np.median(elapsed[warmup:])) * 1e6
 

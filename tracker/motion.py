@@ -174,14 +174,12 @@ def measured_xyah(boxes: np.ndarray, frame_shape=None) -> np.ndarray:
     if frame_shape is None or not len(xyah):
         return xyah
     boxes = np.asarray(boxes, dtype=np.float64)
-    width = frame_shape[1]
-    left = boxes[:, 0] <= EDGE_MARGIN
-    right = boxes[:, 2] >= width - EDGE_MARGIN
-    full_w = np.maximum(boxes[:, 2] - boxes[:, 0], PERSON_ASPECT * xyah[:, 3])
-    cut = left & ~right
-    xyah[cut, 0] = boxes[cut, 2] - full_w[cut] / 2
-    cut = right & ~left
-    xyah[cut, 0] = boxes[cut, 0] + full_w[cut] / 2
-    cut = left ^ right
-    xyah[cut, 2] = full_w[cut] / xyah[cut, 3]
+    x1, x2 = boxes[:, 0], boxes[:, 2]
+    left, right = x1 <= EDGE_MARGIN, x2 >= frame_shape[1] - EDGE_MARGIN
+    cut = np.flatnonzero(left ^ right)
+    if not len(cut):  # the usual frame: nobody at the sides
+        return xyah
+    width = np.maximum(x2[cut] - x1[cut], PERSON_ASPECT * xyah[cut, 3])
+    xyah[cut, 0] = np.where(left[cut], x2[cut] - width / 2, x1[cut] + width / 2)
+    xyah[cut, 2] = width / xyah[cut, 3]
     return xyah
