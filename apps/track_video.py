@@ -271,7 +271,7 @@ def run(args: argparse.Namespace, report: Optional[dict] = None,
                       people=done.people, identities=len(done.identities))
     print(f"{processed} frames in {done.seconds:.1f} s ({processed / max(done.seconds, 1e-9):.2f} "
           f"frames/s; models loaded in {done.started - started:.1f} s), {done.people} tracked "
-          f"poses, {len(done.identities)} identities", file=sys.stderr)
+          f"people over all frames, {len(done.identities)} identities", file=sys.stderr)
     print(f"time per frame: {timer.summary(processed)}", file=sys.stderr)
     video_ok = writer is not None and not writer.error
     print(f"wrote {done.json_path}" + (f" and {args.output_video}" if video_ok else ""),
