@@ -37,7 +37,7 @@ RECIPE = Recipe(
     init="official", backbone=None, load_from=None, color="rgb", sigma=2.0,
     augment=AugmentConfig(flip=True, scale_factor=0.0, rotation_factor=0.0, rotation_prob=0.0,
                           half_body_prob=0.0),
-    train=TrainConfig(epochs=150, batch_size=4, optimizer="adam", lr=2e-3, lr_steps=(120,),
+    train=TrainConfig(epochs=300, batch_size=4, optimizer="adam", lr=2e-3, lr_steps=(240,),
                       lr_factor=0.1, warmup_iters=0, amp=False, workers=0, seed=0,
                       val_interval=30),
     test=TestConfig(flip_test=True, shift_heatmap=True, use_gt_boxes=True, batch_size=32),
