@@ -163,9 +163,18 @@ def test_two_process_ddp_matches_one_process_on_the_same_global_batch(tmp_path):
     assert len(losses) == len(ddp["losses"]) == 2
     np.testing.assert_allclose(ddp["losses"], losses, rtol=1e-5)
     assert abs(losses[1] - losses[0]) > 1e-3 * losses[0]  # the first step changed the network
+    # Adam divides each gradient by its own magnitude, so where a gradient is near zero the
+    # last-bit differences of summing it in another order (two processes, then all-reduce) move
+    # a weight by up to ~lr * rounding / eps (1e-5 to 1e-4 here, on some CPUs): each weight is
+    # held to a tenth of the learning rate, and the weights as a whole to a mean difference far
+    # below what another global batch gives (of the order of the learning rate).
     state = single.state_dict()
+    differences = []
     for key, value in ddp["state"].items():
-        torch.testing.assert_close(value, state[key], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(value, state[key], rtol=1e-4, atol=1e-3)
+        if value.is_floating_point():
+            differences.append((value - state[key]).abs().flatten())
+    assert torch.cat(differences).mean().item() < 1e-6
 
 
 def test_training_accuracy_is_the_joint_weighted_mean_of_the_iterations(tmp_path, monkeypatch):
